@@ -1,0 +1,39 @@
+"""Exceptions raised by refzsl.
+
+Every exception derives from :class:`RefzslError` and from the builtin it
+refines, so callers may catch either.
+"""
+
+__all__ = ["RefzslError", "MissingAssetError", "AudioError", "OutOfVocabularyError"]
+
+
+class RefzslError(Exception):
+    """Base class of refzsl's own exceptions."""
+
+
+class MissingAssetError(RefzslError, FileNotFoundError):
+    """A data or model file is not where the data root says it should be."""
+
+
+class AudioError(RefzslError, ValueError):
+    """An audio file cannot be read, is empty, too short, or holds NaN/Inf."""
+
+
+class OutOfVocabularyError(RefzslError, KeyError):
+    """Words of a label or description are missing from the word vectors.
+
+    Attributes
+    ----------
+    missing : dict[str, list[str]]
+        For each offending label (or description), its unknown words.
+    suggestions : dict[str, list[str]]
+        For each unknown word, the closest words the vocabulary does have.
+    """
+
+    def __init__(self, message, *, missing=None, suggestions=None):
+        super().__init__(message)
+        self.missing = dict(missing or {})
+        self.suggestions = dict(suggestions or {})
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0])
