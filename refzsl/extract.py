@@ -1,0 +1,635 @@
+"""Audio files -> segment- and clip-level acoustic embeddings, with a content-keyed cache.
+
+Each clip goes through :func:`refzsl.audio.load_audio`,
+:func:`refzsl.frontend.waveform_to_patches` and an embedder
+(:func:`refzsl.embedders.get_embedder`): one embedding per patch ("segment"),
+and the clip embedding is their mean (P1 §2.1, P2 §III-B). YAMNet's 521 AudioSet
+scores per segment are kept too.
+
+Every clip's result is cached under ``config.cache_dir() / "segments"``, keyed
+by the sha256 of the audio file's bytes, the model file's sha256, the front-end
+parameters, the short-clip policy, the resampling filter and
+:data:`FEATURE_VERSION`. Entries are written atomically (temporary file +
+``os.replace``), so an interrupted run resumes where it stopped and a warm rerun
+only hashes and reads.
+
+Command line::
+
+    python -m refzsl.extract --esc50 -o esc50_yamnet.npz --workers 2
+    python -m refzsl.extract my_sounds/ other.wav -o mine.npz --embedder yamnet
+"""
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .audio import RESAMPLE_FILTERS, load_audio
+from .config import cache_dir
+from .exceptions import AudioError, RefzslError
+from .frontend import SHORT_POLICIES, waveform_to_patches
+
+__all__ = [
+    "FEATURE_VERSION",
+    "AUDIO_EXTENSIONS",
+    "Features",
+    "extract_files",
+    "extract_esc50",
+    "find_audio_files",
+    "build_parser",
+    "run",
+    "main",
+]
+
+# Bump when a change to loading, the front end or extraction changes results: old cache
+# entries then stop matching.
+FEATURE_VERSION = 1
+
+# Extensions collected from folders (formats libsndfile reads).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
+
+# Threads per worker process: the workers are the parallelism.
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@dataclass
+class Features:
+    """Acoustic embeddings of a set of clips.
+
+    Attributes
+    ----------
+    clip_ids : list[str]
+        One id per clip, in input order (clips dropped as too short are absent; see
+        ``manifest["dropped"]``).
+    clip_embeddings : np.ndarray [shape=(n, d), dtype=float32]
+        Mean of each clip's segment embeddings.
+    segment_embeddings : list[np.ndarray [shape=(n_i, d), dtype=float32]]
+        One embedding per 0.96 s patch.
+    segment_scores : list[np.ndarray [shape=(n_i, 521), dtype=float32]] or None
+        YAMNet's AudioSet scores per patch; None for models without scores.
+    manifest : dict
+        Model name and sha256, front-end parameters, policies, clip ids, audio sha256s,
+        segment counts, dropped clips, refzsl and feature versions.
+    """
+
+    clip_ids: list
+    clip_embeddings: np.ndarray
+    segment_embeddings: list
+    segment_scores: list = None
+    manifest: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.clip_ids)
+
+    def __repr__(self):
+        dim = self.clip_embeddings.shape[1] if self.clip_embeddings.ndim == 2 else "?"
+        return (f"Features({len(self)} clips, d={dim}, embedder={self.manifest.get('embedder')!r}, "
+                f"scores={'yes' if self.segment_scores is not None else 'no'})")
+
+    def save(self, path):
+        """Write the features to one ``.npz`` file (atomically).
+
+        Segments are stored concatenated with their counts; the manifest as JSON.
+
+        Parameters
+        ----------
+        path : str or Path
+        """
+        counts = np.array([len(segments) for segments in self.segment_embeddings], dtype=np.int64)
+        dim = self.clip_embeddings.shape[1]
+        arrays = {
+            "clip_ids": np.array(self.clip_ids, dtype=str),
+            "clip_embeddings": np.asarray(self.clip_embeddings, dtype=np.float32),
+            "segment_counts": counts,
+            "segment_embeddings": _concatenate(self.segment_embeddings, dim),
+            "manifest": np.array(json.dumps(self.manifest, sort_keys=True)),
+        }
+        if self.segment_scores is not None:
+            arrays["segment_scores"] = _concatenate(self.segment_scores, self.segment_scores[0].shape[1]
+                                                    if self.segment_scores else 0)
+        _atomic_savez(Path(path), arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read features written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the file is not a refzsl features file.
+        """
+        path = Path(path)
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"clip_ids", "clip_embeddings", "segment_counts", "segment_embeddings",
+                       "manifest"} - set(data.files)
+            if missing:
+                raise ValueError(f"{str(path)!r} is not a refzsl features file: lacks {sorted(missing)}")
+            splits = np.cumsum(data["segment_counts"])[:-1]
+            segments = np.split(data["segment_embeddings"], splits)
+            scores = np.split(data["segment_scores"], splits) if "segment_scores" in data.files else None
+            return cls(clip_ids=[str(clip) for clip in data["clip_ids"]],
+                       clip_embeddings=data["clip_embeddings"],
+                       segment_embeddings=segments, segment_scores=scores,
+                       manifest=json.loads(str(data["manifest"])))
+
+
+def _concatenate(arrays, dim):
+    return np.concatenate(arrays).astype(np.float32, copy=False) if arrays else np.zeros((0, dim), np.float32)
+
+
+def _atomic_savez(path, arrays):
+    """Write an ``.npz`` next to ``path`` under a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _embedder_identity(embedder):
+    """What, besides the audio, determines an embedder's output (for cache keys and manifests)."""
+    postprocessor = getattr(embedder, "postprocessor", None)
+    return {
+        "name": embedder.name,
+        "model_sha256": embedder.sha256,
+        "embedding_output": getattr(embedder, "embedding_output", None),
+        "postprocessor_sha256": (_file_sha256(postprocessor.pca_params_path)
+                                 if postprocessor is not None else None),
+    }
+
+
+def _settings(embedder, short_policy, resample_filter):
+    """Everything but the audio that a cache entry depends on."""
+    return {
+        "feature_version": FEATURE_VERSION,
+        "embedder": _embedder_identity(embedder),
+        "front_end": embedder.params.as_dict(),
+        "short_policy": short_policy,
+        "resample_filter": resample_filter,
+    }
+
+
+def _cache_key(audio_sha256, settings_digest):
+    return hashlib.sha256(f"{audio_sha256}:{settings_digest}".encode()).hexdigest()
+
+
+def _atomic_save_npy(path, array):
+    """Write one ``.npy`` under a temporary name next to ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array, allow_pickle=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_entry(path, dim, with_scores):
+    """A cached clip as ``(segments, scores or None)``, or None if absent or unusable.
+
+    An entry is one float32 ``.npy`` ``[n_segments, dim (+ n_scores)]``: a plain array
+    file loads an order of magnitude faster than an ``.npz`` archive.
+    """
+    try:
+        entry = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, OSError, ValueError, EOFError):
+        return None
+    if entry.ndim != 2 or entry.dtype != np.float32 or (entry.shape[1] > dim) != with_scores \
+            or entry.shape[1] < dim:
+        return None
+    return entry[:, :dim], (entry[:, dim:] if with_scores else None)
+
+
+class _ClipExtractor:
+    """Audio file -> (segment embeddings, scores); writes the cache entry when given one."""
+
+    def __init__(self, embedder, short_policy, resample_filter):
+        self.embedder = embedder
+        self.short_policy = short_policy
+        self.resample_filter = resample_filter
+        self.with_scores = "scores" in getattr(embedder, "output_names", ())
+
+    def __call__(self, task):
+        index, path, entry_path = task
+        params = self.embedder.params
+        waveform = load_audio(path, sample_rate_hz=params.sample_rate_hz, resample_filter=self.resample_filter)
+        patches = waveform_to_patches(waveform, params=params, short_policy=self.short_policy, source=path)
+        if self.with_scores:
+            # One pass gives both; for YAMNet embed() is run()["embedding"].
+            outputs = self.embedder.run(patches)
+            segments, scores = outputs[self.embedder.embedding_output], outputs["scores"]
+        else:
+            segments, scores = self.embedder.embed(patches), None
+        segments = np.asarray(segments, dtype=np.float32)
+        scores = None if scores is None else np.asarray(scores, dtype=np.float32)
+        if entry_path is not None:
+            _atomic_save_npy(Path(entry_path), segments if scores is None else np.hstack([segments, scores]))
+        return index, segments, scores
+
+
+_WORKER = None
+
+
+def _init_worker(embedder, short_policy, resample_filter):
+    global _WORKER
+    _WORKER = _ClipExtractor(embedder, short_policy, resample_filter)
+
+
+def _work(task):
+    return _WORKER(task)
+
+
+@contextmanager
+def _single_threaded_children():
+    """Environment that spawned workers inherit: one BLAS/OpenMP/numba thread each."""
+    saved = {name: os.environ.get(name) for name in _THREAD_ENV}
+    os.environ.update({name: "1" for name in _THREAD_ENV})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class _Progress:
+    """A one-line progress bar on stderr: done/total, rate and time left."""
+
+    def __init__(self, total, *, description="extract", enabled=True, stream=None):
+        self.total, self.description, self.enabled = total, description, enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = self.drawn = 0
+        self.start = self.last = time.perf_counter()
+
+    def update(self, count=1):
+        self.done += count
+        now = time.perf_counter()
+        if self.enabled and (now - self.last >= 0.2 or self.done == self.total):
+            self.last = now
+            self._draw(now)
+
+    def _draw(self, now):
+        self.drawn = self.done
+        elapsed = now - self.start
+        fraction = self.done / self.total if self.total else 1.0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        bar = "#" * int(30 * fraction)
+        eta = f"{int(left) // 60:02d}:{int(left) % 60:02d}" if np.isfinite(left) else "--:--"
+        self.stream.write(f"\r{self.description} [{bar:<30}] {self.done}/{self.total} "
+                          f"{rate:.1f} clips/s, {eta} left")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            if self.drawn != self.done or self.done == 0:
+                self._draw(time.perf_counter())
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _resolve_cache(cache):
+    if cache is True:
+        return cache_dir() / "segments"
+    if cache is False or cache is None:
+        return None
+    if isinstance(cache, (str, os.PathLike)):
+        folder = Path(cache).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    raise TypeError(f"cache must be a bool or a folder path, got {type(cache).__name__} {cache!r}")
+
+
+def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_path=None, cache=True, workers=1,
+                  short_policy="pad", resample_filter="kaiser_best", progress=False):
+    """Segment- and clip-level embeddings of audio files.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Audio files (any format libsndfile reads).
+    clip_ids : sequence of str, optional
+        Unique id of each file; default: the file stems.
+    embedder : str or embedder
+        A name of :data:`refzsl.embedders.EMBEDDERS` (``"yamnet"``, ``"vggish"``) or a built
+        embedder (an object with ``name``, ``params``, ``sha256``, ``embedding_dim``,
+        ``embed(patches)``; ``run(patches)`` and ``output_names`` when it gives scores).
+        With ``workers > 1`` it must be picklable.
+    root : str or Path, optional
+        Data root the named model is taken from (default ``REFZSL_DATA``).
+    model_path : str or Path, optional
+        Model file instead of the data root's (named embedders only).
+    cache : bool or str or Path
+        True: the per-clip cache under ``config.cache_dir() / "segments"``; a folder:
+        cache there; False: no cache.
+    workers : int >= 1
+        Processes; each loads the model once and runs one thread.
+    short_policy : str in refzsl.frontend.SHORT_POLICIES
+        Clips shorter than one patch (0.975 s): ``"pad"`` (zero-pad, warn), ``"drop"`` (leave
+        the clip out, listed in ``manifest["dropped"]``) or ``"error"``.
+    resample_filter : str in refzsl.audio.RESAMPLE_FILTERS
+        resampy filter (``kaiser_best``, the reference's).
+    progress : bool
+        Draw a progress bar on stderr.
+
+    Returns
+    -------
+    Features
+
+    Raises
+    ------
+    AudioError
+        If a file is unreadable, empty, holds NaN/Inf, or is short under ``short_policy="error"``;
+        the message names the file. Clips finished before it stay cached.
+    ValueError
+        For duplicate or mismatched clip ids, or an unknown policy, filter or embedder.
+    TypeError
+        If ``paths`` is a single path, or ``workers``/``cache`` have the wrong type.
+
+    Notes
+    -----
+    Worker processes are spawned (not forked, since the parent holds interpreter and BLAS
+    threads), so a script calling this with ``workers > 1`` needs the usual
+    ``if __name__ == "__main__":`` guard. Results do not depend on ``workers``: they are
+    bitwise identical to the single-process ones (checked on ESC-50).
+    """
+    from .embedders import get_embedder  # the TFLite runtime loads only when extracting
+
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError(f"paths must be a sequence of audio files, got the single path {str(paths)!r}")
+    paths = [Path(path) for path in paths]
+    clip_ids = [path.stem for path in paths] if clip_ids is None else [str(clip) for clip in clip_ids]
+    if len(clip_ids) != len(paths):
+        raise ValueError(f"Got {len(clip_ids)} clip ids for {len(paths)} paths")
+    duplicates = sorted(clip for clip, count in Counter(clip_ids).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"Duplicate clip ids (pass unique clip_ids=): {duplicates[:10]}")
+    if short_policy not in SHORT_POLICIES:
+        raise ValueError(f"Unknown short_policy={short_policy!r}; choose one of {SHORT_POLICIES}")
+    if resample_filter not in RESAMPLE_FILTERS:
+        raise ValueError(f"Unknown resample_filter={resample_filter!r}; choose one of {RESAMPLE_FILTERS}")
+    workers = _check_positive_int(workers, "workers")
+    cache_folder = _resolve_cache(cache)
+    if isinstance(embedder, str):
+        embedder = get_embedder(embedder, root=root, model_path=model_path,
+                                num_threads=1 if workers > 1 else None)
+    elif model_path is not None:
+        raise ValueError("model_path applies to named embedders only; the given embedder is already built")
+
+    settings = _settings(embedder, short_policy, resample_filter)
+    settings_digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    audio_sha256 = [_file_sha256(path) if path.is_file() else None for path in paths]
+    missing = [str(path) for path, digest in zip(paths, audio_sha256) if digest is None]
+    if missing:
+        raise AudioError(f"{len(missing)} audio file(s) not found: {missing[:10]}")
+
+    segments = [None] * len(paths)
+    scores = [None] * len(paths)
+    entries = [None] * len(paths)
+    if cache_folder is not None:
+        folder = cache_folder / embedder.name
+        with_scores = "scores" in getattr(embedder, "output_names", ())
+        for index, digest in enumerate(audio_sha256):
+            key = _cache_key(digest, settings_digest)
+            entries[index] = folder / key[:2] / f"{key}.npy"
+            cached = _read_entry(entries[index], embedder.embedding_dim, with_scores)
+            if cached is not None:
+                segments[index], scores[index] = cached
+    todo = [(index, str(paths[index]), None if entries[index] is None else str(entries[index]))
+            for index in range(len(paths)) if segments[index] is None]
+
+    bar = _Progress(len(paths), description=f"extract {embedder.name}", enabled=progress)
+    bar.update(len(paths) - len(todo))
+    try:
+        for index, clip_segments, clip_scores in _map(todo, embedder, short_policy, resample_filter, workers):
+            segments[index], scores[index] = clip_segments, clip_scores
+            bar.update()
+    finally:
+        bar.close()
+
+    kept = [index for index in range(len(paths)) if len(segments[index]) > 0]
+    dropped = [{"clip_id": clip_ids[index], "path": str(paths[index]), "audio_sha256": audio_sha256[index],
+                "reason": "shorter than one patch (short_policy='drop')"}
+               for index in range(len(paths)) if len(segments[index]) == 0]
+    with_scores = all(scores[index] is not None for index in kept) and bool(kept)
+    manifest = {
+        "refzsl_version": __version__,
+        **settings,
+        "model_sha256": settings["embedder"]["model_sha256"],
+        "clip_ids": [clip_ids[index] for index in kept],
+        "audio_sha256": [audio_sha256[index] for index in kept],
+        "sources": [str(paths[index]) for index in kept],
+        "segment_counts": [int(len(segments[index])) for index in kept],
+        "dropped": dropped,
+    }
+    dim = embedder.embedding_dim
+    clip_embeddings = (np.stack([segments[index].mean(axis=0, dtype=np.float64) for index in kept])
+                       .astype(np.float32) if kept else np.zeros((0, dim), np.float32))
+    return Features(clip_ids=manifest["clip_ids"], clip_embeddings=clip_embeddings,
+                    segment_embeddings=[segments[index] for index in kept],
+                    segment_scores=[scores[index] for index in kept] if with_scores else None,
+                    manifest=manifest)
+
+
+def _map(tasks, embedder, short_policy, resample_filter, workers):
+    """Run the clip extractor over ``tasks``, in this process or in spawned workers (any order)."""
+    if not tasks:
+        return
+    workers = min(workers, len(tasks))
+    if workers == 1:
+        extractor = _ClipExtractor(embedder, short_policy, resample_filter)
+        for task in tasks:
+            yield extractor(task)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding interpreter threads
+    with _single_threaded_children():
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(embedder, short_policy, resample_filter))
+    try:
+        yield from pool.imap_unordered(_work, tasks, chunksize=4)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def extract_esc50(*, root=None, embedder="yamnet", **kwargs):
+    """Embeddings of all 2000 ESC-50 clips, in ``meta/esc50.csv`` order.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Data root (default ``REFZSL_DATA``).
+    embedder : str or embedder
+        As :func:`extract_files`.
+    **kwargs
+        Passed to :func:`extract_files` (``workers``, ``cache``, ``progress`` ...).
+
+    Returns
+    -------
+    Features
+        ``manifest["dataset"] == "ESC-50"``.
+
+    Raises
+    ------
+    MissingAssetError
+        If the metadata or any clip's audio is missing (listed).
+    """
+    from .datasets import ESC50
+
+    dataset = ESC50(root).verify()
+    features = extract_files(dataset.paths, clip_ids=dataset.clip_ids, embedder=embedder, root=root, **kwargs)
+    features.manifest["dataset"] = "ESC-50"
+    return features
+
+
+def find_audio_files(inputs):
+    """Audio files named by ``inputs`` (files, or folders searched recursively), with clip ids.
+
+    A file's id is its stem; a file found in a folder gets its path relative to that
+    folder, without extension (``"dogs/bark_01"``).
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+
+    Returns
+    -------
+    paths : list[Path]
+    clip_ids : list[str]
+
+    Raises
+    ------
+    FileNotFoundError
+        If an input does not exist, or a folder holds no audio file.
+    """
+    paths, clip_ids = [], []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(path for path in item.rglob("*")
+                           if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                raise FileNotFoundError(f"No audio file ({', '.join(AUDIO_EXTENSIONS)}) under {str(item)!r}")
+            paths += found
+            clip_ids += [path.relative_to(item).with_suffix("").as_posix() for path in found]
+        elif item.is_file():
+            paths.append(item)
+            clip_ids.append(item.stem)
+        else:
+            raise FileNotFoundError(f"No such audio file or folder: {str(item)!r}")
+    return paths, clip_ids
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser():
+    """The ``python -m refzsl.extract`` argument parser."""
+    from .embedders import EMBEDDERS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m refzsl.extract",
+        description="Extract segment- and clip-level acoustic embeddings (YAMNet / VGGish) of audio files "
+                    "or of ESC-50, with a content-keyed cache.")
+    parser.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively)")
+    parser.add_argument("--esc50", action="store_true", help="extract all ESC-50 clips of the data root")
+    parser.add_argument("-o", "--output", required=True, help="features file to write (.npz)")
+    parser.add_argument("--embedder", default="yamnet", choices=sorted(EMBEDDERS), help="acoustic model")
+    parser.add_argument("--data-root", default=None, help="data root (default: $REFZSL_DATA)")
+    parser.add_argument("--model-path", default=None, help="model file instead of the data root's")
+    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--cache-dir", default=None, help="cache folder (default: $REFZSL_CACHE/segments)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--short-policy", default="pad", choices=SHORT_POLICIES,
+                        help="clips shorter than 0.975 s: pad to one patch (default), drop, or error")
+    parser.add_argument("--resample-filter", default="kaiser_best", choices=RESAMPLE_FILTERS,
+                        help="resampy filter (default kaiser_best, the reference's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, model_path=None, workers=1,
+        cache=True, short_policy="pad", resample_filter="kaiser_best", progress=True):
+    """Extract features of ``inputs`` (or ESC-50) and save them to ``output``.
+
+    Returns
+    -------
+    Features
+    """
+    options = dict(embedder=embedder, root=data_root, model_path=model_path, workers=workers, cache=cache,
+                   short_policy=short_policy, resample_filter=resample_filter, progress=progress)
+    if esc50:
+        features = extract_esc50(**options)
+    else:
+        paths, clip_ids = find_audio_files(inputs)
+        features = extract_files(paths, clip_ids=clip_ids, **options)
+    features.save(output)
+    return features
+
+
+def main(argv=None):
+    """Command-line entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.esc50 == bool(args.inputs):
+        parser.error("give audio files/folders or --esc50 (one of the two)")
+    if args.no_cache and args.cache_dir:
+        parser.error("--no-cache and --cache-dir exclude each other")
+    cache = False if args.no_cache else (args.cache_dir or True)
+    start = time.perf_counter()
+    try:
+        features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
+                       data_root=args.data_root, model_path=args.model_path, workers=args.workers, cache=cache,
+                       short_policy=args.short_policy, resample_filter=args.resample_filter,
+                       progress=not args.quiet)
+    except (RefzslError, FileNotFoundError) as error:
+        parser.exit(1, f"error: {error}\n")
+    dropped = len(features.manifest["dropped"])
+    print(f"{len(features)} clips -> {args.output} ({features.clip_embeddings.shape[1]}-d, "
+          f"{sum(len(s) for s in features.segment_embeddings)} segments, {dropped} dropped) "
+          f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
