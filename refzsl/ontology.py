@@ -1,0 +1,316 @@
+"""Class texts: the AudioSet ontology (527 labels, names, descriptions) and ESC-50's link to it.
+
+* :func:`audioset_classes` — the 527 labels of ``class_labels_indices.csv`` joined
+  by MID with ``ontology.json`` (name and sentence description).
+* :func:`audioset_embeddings` — φ(y) of every recipe for all 527 labels, cached
+  under ``config.cache_dir()/semantic`` with a content key (texts, vector files,
+  options), so rebuilding is only paid once.
+* :data:`ESC50_TO_AUDIOSET` — each of the 50 ESC-50 classes mapped to the closest
+  AudioSet ontology class, so sentence (WSE, GSE, BSE) and hybrid recipes work on
+  ESC-50 (:func:`esc50_descriptions`). This goes beyond the papers, which used
+  label embeddings only on ESC-50.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from . import config
+from . import semantic
+
+__all__ = [
+    "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
+    "esc50_descriptions", "AudioSetEmbeddings", "audioset_embeddings",
+]
+
+# ESC-50 class (target order, underscores as spaces) -> AudioSet ontology class name (all 50 distinct).
+# Chosen by hand from ontology.json; where the ontology has a class for the sound and one for its source,
+# the one whose description fits ESC-50's clips is used. Notes on the less obvious ones:
+#   rooster -> "Crowing, ..." and hen -> "Chicken, rooster", so the two keep distinct descriptions;
+#   crackling fire -> "Crackle" (its description speaks of a burning solid);
+#   mouse click -> "Clicking" (the ontology's "Mouse" is the rodent); can opening -> "Burst, pop" ("an
+#   enclosure holding gas or liquid coming open suddenly"); glass breaking -> "Shatter";
+#   drinking sipping -> "Gargling" and washing machine -> "Mechanisms": the ontology has no drinking and
+#   no washing-machine class; these are the nearest (liquid in the mouth; household machinery).
+ESC50_TO_AUDIOSET = MappingProxyType({
+    "dog": "Dog",
+    "rooster": "Crowing, cock-a-doodle-doo",
+    "pig": "Pig",
+    "cow": "Cattle, bovinae",
+    "frog": "Frog",
+    "cat": "Cat",
+    "hen": "Chicken, rooster",
+    "insects": "Insect",
+    "sheep": "Sheep",
+    "crow": "Crow",
+    "rain": "Rain",
+    "sea waves": "Waves, surf",
+    "crackling fire": "Crackle",
+    "crickets": "Cricket",
+    "chirping birds": "Chirp, tweet",
+    "water drops": "Drip",
+    "wind": "Wind",
+    "pouring water": "Pour",
+    "toilet flush": "Toilet flush",
+    "thunderstorm": "Thunderstorm",
+    "crying baby": "Baby cry, infant cry",
+    "sneezing": "Sneeze",
+    "clapping": "Clapping",
+    "breathing": "Breathing",
+    "coughing": "Cough",
+    "footsteps": "Walk, footsteps",
+    "laughing": "Laughter",
+    "brushing teeth": "Toothbrush",
+    "snoring": "Snoring",
+    "drinking sipping": "Gargling",
+    "door wood knock": "Knock",
+    "mouse click": "Clicking",
+    "keyboard typing": "Typing",
+    "door wood creaks": "Creak",
+    "can opening": "Burst, pop",
+    "washing machine": "Mechanisms",
+    "vacuum cleaner": "Vacuum cleaner",
+    "clock alarm": "Alarm clock",
+    "clock tick": "Tick-tock",
+    "glass breaking": "Shatter",
+    "helicopter": "Helicopter",
+    "chainsaw": "Chainsaw",
+    "siren": "Siren",
+    "car horn": "Vehicle horn, car horn, honking",
+    "engine": "Engine",
+    "train": "Train",
+    "church bells": "Church bell",
+    "airplane": "Fixed-wing aircraft, airplane",
+    "fireworks": "Fireworks",
+    "hand saw": "Sawing",
+})
+
+
+@dataclass(frozen=True)
+class AudioSetClass:
+    """One AudioSet ontology class.
+
+    ``index`` is the label index 0..526 of ``class_labels_indices.csv`` (-1 for
+    ontology classes that are not among the 527 labels).
+    """
+
+    index: int
+    mid: str
+    name: str
+    description: str
+
+
+def load_ontology(*, root=None):
+    """All 632 ontology classes by name: ``{name: AudioSetClass}`` (index -1 unless a label).
+
+    Raises
+    ------
+    MissingAssetError
+        If ``audioset/ontology.json`` (or the labels csv) is absent.
+    """
+    label_index = {cls.mid: cls.index for cls in audioset_classes(root=root)}
+    with open(config.asset_path("audioset_ontology", root=root), encoding="utf8") as handle:
+        entries = json.load(handle)
+    return {entry["name"]: AudioSetClass(label_index.get(entry["id"], -1), entry["id"], entry["name"],
+                                         entry["description"].strip())
+            for entry in entries}
+
+
+def audioset_classes(*, root=None):
+    """The 527 AudioSet labels in index order, with their ontology names and descriptions.
+
+    Returns
+    -------
+    tuple[AudioSetClass] [527]
+
+    Raises
+    ------
+    MissingAssetError
+        If ``audioset/class_labels_indices.csv`` or ``audioset/ontology.json`` is absent.
+    ValueError
+        If a label's MID is not in the ontology, or indices are not 0..n-1.
+    """
+    with open(config.asset_path("audioset_ontology", root=root), encoding="utf8") as handle:
+        by_mid = {entry["id"]: entry for entry in json.load(handle)}
+    labels_path = config.asset_path("audioset_labels", root=root)
+    with open(labels_path, newline="", encoding="utf8") as handle:
+        rows = list(csv.DictReader(handle))
+    classes = []
+    for position, row in enumerate(rows):
+        if int(row["index"]) != position:
+            raise ValueError(f"{labels_path}: row {position} has index {row['index']!r}; expected {position}")
+        entry = by_mid.get(row["mid"])
+        if entry is None:
+            raise ValueError(f"{labels_path}: label {row['display_name']!r} has MID {row['mid']!r}, "
+                             "absent from ontology.json")
+        classes.append(AudioSetClass(position, row["mid"], row["display_name"], entry["description"].strip()))
+    return tuple(classes)
+
+
+def esc50_audioset_classes(class_names=None, *, root=None):
+    """The AudioSet ontology class mapped to each ESC-50 class.
+
+    Parameters
+    ----------
+    class_names : sequence of str, optional
+        ESC-50 class names (underscores or spaces); default all 50 in target order.
+
+    Raises
+    ------
+    KeyError
+        If a name is not an ESC-50 class (the message lists them).
+    """
+    names = list(ESC50_TO_AUDIOSET) if class_names is None else [str(name).replace("_", " ")
+                                                                   for name in class_names]
+    unknown = [name for name in names if name not in ESC50_TO_AUDIOSET]
+    if unknown:
+        raise KeyError(f"Not ESC-50 classes: {unknown!r}; known: {', '.join(ESC50_TO_AUDIOSET)}")
+    ontology = load_ontology(root=root)
+    return [ontology[ESC50_TO_AUDIOSET[name]] for name in names]
+
+
+def esc50_descriptions(class_names=None, *, root=None):
+    """Sentence descriptions of ESC-50 classes, from their mapped AudioSet ontology classes.
+
+    Examples
+    --------
+    >>> esc50_descriptions(["dog"])  # doctest: +SKIP
+    ['Any sounds coming from the familiar domesticated canid which has been ...']
+    """
+    return [cls.description for cls in esc50_audioset_classes(class_names, root=root)]
+
+
+@dataclass(frozen=True)
+class AudioSetEmbeddings:
+    """φ(y) of the 527 AudioSet labels for one recipe.
+
+    Attributes
+    ----------
+    recipe : str
+    embeddings : np.ndarray [shape=(527, d), dtype=float32]
+        Rows with no known word in some part are zero there.
+    covered : np.ndarray [shape=(527,), dtype=bool]
+        True where every word-vector part found at least one word.
+    n_missing_words : np.ndarray [shape=(527,), dtype=int64]
+        Out-of-vocabulary words skipped per label, summed over the parts.
+    classes : tuple[AudioSetClass]
+    """
+
+    recipe: str
+    embeddings: np.ndarray
+    covered: np.ndarray
+    n_missing_words: np.ndarray
+    classes: tuple
+
+
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def _file_fingerprint(path):
+    """Size + sha256 of the first and last MiB: a content key that stays cheap on a 3.6 GB file."""
+    path = Path(path)
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(_FINGERPRINT_BYTES))
+        if size > 2 * _FINGERPRINT_BYTES:
+            handle.seek(size - _FINGERPRINT_BYTES)
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, sentence_model, cache):
+    """(matrix float32 [n, d], n_known int64 [n], n_missing int64 [n]) of one part, cached."""
+    source, field = semantic.PARTS[part]
+    texts = [cls.name if field == "label" else cls.description for cls in classes]
+    vectors_path = None
+    if source != "sentence":
+        vectors_path = Path(vectors[source]) if vectors and source in vectors else config.asset_path(source, root=root)
+    path = None
+    if cache:
+        if source == "sentence":
+            model = Path(semantic.default_sentence_model() if sentence_model is None else sentence_model)
+            weights = sorted(model.glob("*.safetensors")) + sorted(model.glob("*.bin"))
+            source_key = [str(model.resolve())] + [_file_fingerprint(weight) for weight in weights]
+        else:
+            source_key = [_file_fingerprint(vectors_path)]
+        key = hashlib.sha256(json.dumps({
+            "version": 1, "part": part, "texts": texts, "source": source_key,
+            "remove_stopwords": remove_stopwords, "unit_words": unit_words,
+        }).encode()).hexdigest()[:24]
+        path = config.cache_dir() / "semantic" / f"audioset_{part}_{key}.npz"
+        if path.exists():
+            with np.load(path) as stored:
+                return stored["matrix"], stored["n_known"], stored["n_missing"]
+
+    if source == "sentence":
+        matrix = semantic.encode_sentences(texts, model=sentence_model)
+        n_known = np.ones(len(texts), dtype=np.int64)
+        n_missing = np.zeros(len(texts), dtype=np.int64)
+    else:
+        from .vectors import load_word_vectors
+        keyed_vectors = load_word_vectors(vectors_path)
+        token_lists = [semantic.tokenize(text, remove_stopwords=remove_stopwords) for text in texts]
+        means, n_known, missing = semantic._average_words(token_lists, keyed_vectors, unit_words=unit_words)
+        matrix = means.astype(np.float32)
+        n_missing = np.array([len(words) for words in missing], dtype=np.int64)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic write: several processes may build the same table at once.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        os.close(handle)
+        np.savez(temporary, matrix=matrix, n_known=n_known, n_missing=n_missing)
+        os.replace(temporary, path)
+    return matrix, n_known, n_missing
+
+
+def audioset_embeddings(recipe="WLE", *, root=None, vectors=None, normalize_parts=True, remove_stopwords=True,
+                        unit_words=False, sentence_model=None, cache=True):
+    """φ(y) of all 527 AudioSet labels for a recipe (labels from their names, sentences from descriptions).
+
+    Out-of-vocabulary words are skipped (the authors' AudioSet WLE skip them
+    too: e.g. "bovinae", "campanology"); labels with no known word in some part
+    are reported by ``covered`` rather than raising, since the shared vector
+    subsets miss ~100 AudioSet label words ("meow", "sitar", ...).
+
+    Parameters
+    ----------
+    recipe : str
+        A key of :data:`refzsl.semantic.RECIPES`.
+    root : str or Path, optional
+        Data root (``audioset/`` and ``vectors/``).
+    vectors : dict {"word2vec"|"glove": str or Path}, optional
+        Vector files to use instead of the data root's (e.g. the full GoogleNews file).
+    normalize_parts, remove_stopwords, unit_words, sentence_model
+        As in :func:`refzsl.semantic.class_embeddings`.
+    cache : bool
+        Read/write each part's table under ``config.cache_dir()/semantic``, keyed
+        by the texts, a fingerprint of the vector file or model, and the options.
+
+    Returns
+    -------
+    AudioSetEmbeddings
+    """
+    parts = semantic.get_recipe(recipe)
+    classes = audioset_classes(root=root)
+    blocks, covered = [], np.ones(len(classes), dtype=bool)
+    n_missing = np.zeros(len(classes), dtype=np.int64)
+    for part in parts:
+        matrix, n_known, missing = _part_table(part, classes, root=root, vectors=vectors,
+                                               remove_stopwords=remove_stopwords,
+                                               unit_words=unit_words, sentence_model=sentence_model,
+                                               cache=cache)
+        blocks.append(matrix)
+        covered &= n_known > 0
+        n_missing += missing
+    if len(blocks) > 1 and normalize_parts:
+        blocks = [semantic._l2_normalise_rows(block) for block in blocks]
+    embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
+    return AudioSetEmbeddings("+".join(parts), embeddings, covered, n_missing, classes)

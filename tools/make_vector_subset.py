@@ -1,0 +1,186 @@
+"""Cut a vocabulary subset out of a full word-vector file, keeping its format.
+
+A user who downloaded GoogleNews-vectors-negative300.bin (3.6 GB) or a GloVe
+text file makes a small file holding only the words of their class labels and
+descriptions; refzsl then loads it in a fraction of a second. Text and word2vec
+binary inputs are streamed (one record at a time), so the full file never sits
+in memory; gensim ``.kv`` inputs are memory-mapped.
+
+Examples
+--------
+All words of the ESC-50 and AudioSet labels and descriptions::
+
+    python tools/make_vector_subset.py GoogleNews-vectors-negative300.bin.gz \\
+        vectors/GoogleNews-vectors-negative300-subset.bin --esc50 --audioset
+
+Words of your own labels (one label or sentence per line)::
+
+    python tools/make_vector_subset.py glove.42B.300d.txt my-glove.txt --texts my_labels.txt
+
+The output keeps the input format unless ``--out-format`` says otherwise
+(``word2vec_binary``, ``word2vec_text``, ``glove`` = text without header, ``gensim``).
+Words are matched exactly and also lower-cased, as refzsl lower-cases labels.
+"""
+
+import argparse
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["collect_words", "iter_vectors", "make_subset", "build_parser", "main"]
+
+OUT_FORMATS = ("word2vec_binary", "word2vec_text", "glove", "gensim")
+
+
+def collect_words(texts, *, include_fallbacks=True):
+    """Every word refzsl may look up for these texts (tokenised without stop-word removal).
+
+    Parameters
+    ----------
+    texts : iterable of str
+        Labels and/or descriptions.
+    include_fallbacks : bool
+        Add the candidates of :data:`refzsl.semantic.ESC50_WORD_FALLBACK`.
+
+    Returns
+    -------
+    set[str]
+    """
+    from refzsl import semantic
+
+    words = set()
+    for text in texts:
+        words.update(semantic.tokenize(text, remove_stopwords=False))
+    if include_fallbacks:
+        for candidates in semantic.ESC50_WORD_FALLBACK.values():
+            words.update(candidates)
+    return words
+
+
+def _open(path, mode):
+    return gzip.open(path, mode) if str(path).endswith(".gz") else open(path, mode)
+
+
+def iter_vectors(path, fmt):
+    """Yield ``(word, float32 vector)`` from a word-vector file, one record at a time.
+
+    Parameters
+    ----------
+    path : str or Path
+    fmt : {"word2vec_binary", "word2vec_text", "glove", "gensim"}
+    """
+    if fmt == "gensim":
+        from gensim.models import KeyedVectors
+        vectors = KeyedVectors.load(str(path), mmap="r")
+        for index, word in enumerate(vectors.index_to_key):
+            yield word, np.asarray(vectors.vectors[index], dtype=np.float32)
+        return
+    if fmt == "word2vec_binary":
+        with _open(path, "rb") as handle:
+            count, dim = (int(field) for field in handle.readline().split())
+            record_bytes = 4 * dim
+            for _ in range(count):
+                word = bytearray()
+                while True:
+                    char = handle.read(1)
+                    if char == b" " or not char:
+                        break
+                    if char != b"\n":  # records may end with a newline before the next word
+                        word += char
+                if not char:
+                    raise ValueError(f"{path}: file ends before its header's {count} words")
+                vector = np.frombuffer(handle.read(record_bytes), dtype="<f4")
+                if vector.size != dim:
+                    raise ValueError(f"{path}: truncated vector for {word.decode('utf8', 'replace')!r}")
+                yield word.decode("utf8", errors="replace"), vector.astype(np.float32)
+        return
+    with _open(path, "rt") as handle:
+        if fmt == "word2vec_text":
+            handle.readline()
+        for line in handle:
+            fields = line.rstrip("\n").rstrip(" ").split(" ")
+            if len(fields) > 1:
+                yield fields[0], np.asarray(fields[1:], dtype=np.float32)
+
+
+def make_subset(source, destination, words, *, fmt="auto", out_format=None):
+    """Write the vectors of ``words`` (exact or lower-cased match) from ``source`` to ``destination``.
+
+    Returns
+    -------
+    kept : list[str]
+        Words written, in the source's (frequency) order.
+    missing : list[str]
+        Requested words the source does not have (neither form).
+    """
+    from gensim.models import KeyedVectors
+    from refzsl.vectors import detect_format
+
+    fmt = detect_format(source) if fmt == "auto" else fmt
+    out_format = out_format or fmt
+    if out_format not in OUT_FORMATS:
+        raise ValueError(f"out_format must be one of {OUT_FORMATS}, got {out_format!r}")
+    wanted = set(words)
+    kept, vectors = [], []
+    for word, vector in iter_vectors(source, fmt):
+        if word in wanted or word.lower() in wanted:
+            kept.append(word)
+            vectors.append(vector)
+    if not kept:
+        raise ValueError(f"None of the {len(wanted)} words is in {source}")
+    found = {word for word in kept} | {word.lower() for word in kept}
+    missing = sorted(wanted - found)
+    subset = KeyedVectors(len(vectors[0]))
+    subset.add_vectors(kept, np.stack(vectors))
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if out_format == "gensim":
+        subset.save(str(destination))
+    else:
+        subset.save_word2vec_format(str(destination), binary=out_format == "word2vec_binary",
+                                    write_header=out_format != "glove")
+    return kept, missing
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="full vector file (.bin[.gz], .txt[.gz], .vec, .kv)")
+    parser.add_argument("destination", help="subset file to write")
+    parser.add_argument("--format", dest="fmt", default="auto",
+                        choices=("auto",) + OUT_FORMATS, help="format of the source (default: guessed)")
+    parser.add_argument("--out-format", choices=OUT_FORMATS, help="format of the output (default: the source's)")
+    parser.add_argument("--esc50", action="store_true", help="ESC-50 class names and their descriptions")
+    parser.add_argument("--audioset", action="store_true", help="the 527 AudioSet labels and descriptions")
+    parser.add_argument("--texts", type=Path, action="append", default=[],
+                        help="file of labels/sentences, one per line (repeatable)")
+    parser.add_argument("--data-root", help="data root for --esc50/--audioset (default $REFZSL_DATA)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.esc50 or args.audioset or args.texts):
+        parser.error("give at least one of --esc50, --audioset, --texts")
+    texts = []
+    for path in args.texts:
+        texts += [line.strip() for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+    if args.esc50 or args.audioset:
+        from refzsl import ontology
+        if args.esc50:
+            texts += list(ontology.ESC50_TO_AUDIOSET)
+            texts += ontology.esc50_descriptions(root=args.data_root)
+        if args.audioset:
+            for cls in ontology.audioset_classes(root=args.data_root):
+                texts += [cls.name, cls.description]
+    words = collect_words(texts)
+    kept, missing = make_subset(args.source, args.destination, words, fmt=args.fmt, out_format=args.out_format)
+    print(f"wrote {len(kept)} vectors to {args.destination}; {len(missing)} of {len(words)} words not in the "
+          f"source" + (f" (e.g. {', '.join(missing[:10])})" if missing else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
