@@ -110,6 +110,11 @@ class AudioSetClass:
 def load_ontology(*, root=None):
     """All 632 ontology classes by name: ``{name: AudioSetClass}`` (index -1 unless a label).
 
+    Parameters
+    ----------
+    root : str or Path, optional
+        Data root holding ``audioset/`` (default ``$REFZSL_DATA``).
+
     Raises
     ------
     MissingAssetError
@@ -161,6 +166,13 @@ def esc50_audioset_classes(class_names=None, *, root=None):
     ----------
     class_names : sequence of str, optional
         ESC-50 class names (underscores or spaces); default all 50 in target order.
+    root : str or Path, optional
+        Data root holding ``audioset/`` (default ``$REFZSL_DATA``).
+
+    Returns
+    -------
+    list[AudioSetClass]
+        One per name, in the order given (:data:`ESC50_TO_AUDIOSET`).
 
     Raises
     ------
@@ -178,6 +190,17 @@ def esc50_audioset_classes(class_names=None, *, root=None):
 
 def esc50_descriptions(class_names=None, *, root=None):
     """Sentence descriptions of ESC-50 classes, from their mapped AudioSet ontology classes.
+
+    Parameters
+    ----------
+    class_names, root
+        As in :func:`esc50_audioset_classes`.
+
+    Returns
+    -------
+    list[str]
+        One description per class, for the WSE, GSE and BSE parts of
+        :func:`refzsl.semantic.class_embeddings`.
 
     Examples
     --------
@@ -310,7 +333,5 @@ def audioset_embeddings(recipe="WLE", *, root=None, vectors=None, normalize_part
         blocks.append(matrix)
         covered &= n_known > 0
         n_missing += missing
-    if len(blocks) > 1 and normalize_parts:
-        blocks = [semantic._l2_normalise_rows(block) for block in blocks]
-    embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
+    embeddings = semantic._concatenate_parts(blocks, normalize_parts=normalize_parts)
     return AudioSetEmbeddings("+".join(parts), embeddings, covered, n_missing, classes)

@@ -32,7 +32,6 @@ import os
 import re
 import threading
 import warnings
-import weakref
 from types import MappingProxyType
 
 import numpy as np
@@ -44,35 +43,52 @@ __all__ = [
     "tokenize", "get_recipe", "class_embeddings", "suggest_words", "encode_sentences", "default_sentence_model",
 ]
 
-# gensim's maintained English stop-word list (the Glasgow IR list, 337 words) minus its content words that
-# name sounds, sources or qualities of sound ("fire", "call", "cry", "fill", "computer", "thin", ...).
-# Evidence: a least-squares fit of the authors' AudioSet WLE on our word vectors shows they kept "fill"
-# ("Fill (with liquid)") and "call" ("bird call") and dropped "for", "on", "by", "or", "with" (weight 0.000);
-# with this list our word sets equal theirs for all 190 multi-word labels the shared subset covers, except
-# "Bee, wasp, etc." (they kept "etc").
+# gensim's English stop-word list (gensim.parsing.preprocessing.STOPWORDS, the Glasgow IR list, 337 words),
+# copied verbatim -- reference_tests/unit/test_semantic.py checks it still equals gensim's -- because
+# importing gensim for it costs 1.5-4 s, more than `refzsl classify`'s whole 2 s start-up budget.
+_GENSIM_STOPWORDS = frozenset({
+    "a", "about", "above", "across", "after", "afterwards", "again", "against", "all", "almost", "alone",
+    "along", "already", "also", "although", "always", "am", "among", "amongst", "amoungst", "amount", "an",
+    "and", "another", "any", "anyhow", "anyone", "anything", "anyway", "anywhere", "are", "around", "as", "at",
+    "back", "be", "became", "because", "become", "becomes", "becoming", "been", "before", "beforehand",
+    "behind", "being", "below", "beside", "besides", "between", "beyond", "bill", "both", "bottom", "but", "by",
+    "call", "can", "cannot", "cant", "co", "computer", "con", "could", "couldnt", "cry", "de", "describe",
+    "detail", "did", "didn", "do", "does", "doesn", "doing", "don", "done", "down", "due", "during", "each",
+    "eg", "eight", "either", "eleven", "else", "elsewhere", "empty", "enough", "etc", "even", "ever", "every",
+    "everyone", "everything", "everywhere", "except", "few", "fifteen", "fifty", "fill", "find", "fire",
+    "first", "five", "for", "former", "formerly", "forty", "found", "four", "from", "front", "full", "further",
+    "get", "give", "go", "had", "has", "hasnt", "have", "he", "hence", "her", "here", "hereafter", "hereby",
+    "herein", "hereupon", "hers", "herself", "him", "himself", "his", "how", "however", "hundred", "i", "ie",
+    "if", "in", "inc", "indeed", "interest", "into", "is", "it", "its", "itself", "just", "keep", "kg", "km",
+    "last", "latter", "latterly", "least", "less", "ltd", "made", "make", "many", "may", "me", "meanwhile",
+    "might", "mill", "mine", "more", "moreover", "most", "mostly", "move", "much", "must", "my", "myself",
+    "name", "namely", "neither", "never", "nevertheless", "next", "nine", "no", "nobody", "none", "noone",
+    "nor", "not", "nothing", "now", "nowhere", "of", "off", "often", "on", "once", "one", "only", "onto", "or",
+    "other", "others", "otherwise", "our", "ours", "ourselves", "out", "over", "own", "part", "per", "perhaps",
+    "please", "put", "quite", "rather", "re", "really", "regarding", "same", "say", "see", "seem", "seemed",
+    "seeming", "seems", "serious", "several", "she", "should", "show", "side", "since", "sincere", "six",
+    "sixty", "so", "some", "somehow", "someone", "something", "sometime", "sometimes", "somewhere", "still",
+    "such", "system", "take", "ten", "than", "that", "the", "their", "them", "themselves", "then", "thence",
+    "there", "thereafter", "thereby", "therefore", "therein", "thereupon", "these", "they", "thick", "thin",
+    "third", "this", "those", "though", "three", "through", "throughout", "thru", "thus", "to", "together",
+    "too", "top", "toward", "towards", "twelve", "twenty", "two", "un", "under", "unless", "until", "up",
+    "upon", "us", "used", "using", "various", "very", "via", "was", "we", "well", "were", "what", "whatever",
+    "when", "whence", "whenever", "where", "whereafter", "whereas", "whereby", "wherein", "whereupon",
+    "wherever", "whether", "which", "while", "whither", "who", "whoever", "whole", "whom", "whose", "why",
+    "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves"
+})
+
+# Content words of that list that name sounds, sources or qualities of sound ("fire", "call", "cry", "fill",
+# "computer", "thin", ...) are kept. Evidence: a least-squares fit of the authors' AudioSet WLE on our word
+# vectors shows they kept "fill" ("Fill (with liquid)") and "call" ("bird call") and dropped "for", "on",
+# "by", "or", "with" (weight 0.000); with this list our word sets equal theirs for all 190 multi-word labels
+# the shared subset covers, except "Bee, wasp, etc." (they kept "etc").
 _CONTENT_WORDS = frozenset({
     "bill", "bottom", "call", "computer", "cry", "empty", "fill", "fire", "front", "full", "interest",
     "mill", "move", "name", "part", "side", "system", "thick", "thin", "top",
 })
 
-_STOPWORDS = None
-_STOPWORDS_LOCK = threading.Lock()
-
-
-def _stopwords():
-    # Built on first use: importing gensim takes ~1 s, and `import refzsl.semantic` must stay light.
-    global _STOPWORDS
-    with _STOPWORDS_LOCK:
-        if _STOPWORDS is None:
-            from gensim.parsing.preprocessing import STOPWORDS as gensim_stopwords
-            _STOPWORDS = frozenset(gensim_stopwords) - _CONTENT_WORDS
-        return _STOPWORDS
-
-
-def __getattr__(name):  # module attribute STOPWORDS, computed on first access (PEP 562)
-    if name == "STOPWORDS":
-        return _stopwords()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+STOPWORDS = _GENSIM_STOPWORDS - _CONTENT_WORDS
 
 
 # Each part: (word-vector asset or "sentence", which text it embeds).
@@ -132,6 +148,11 @@ def tokenize(text, *, remove_stopwords=True):
         Words in order, repeats kept (a repeated word weighs more in the mean,
         as in the authors' AudioSet WLE).
 
+    Raises
+    ------
+    TypeError
+        If ``text`` is not a str.
+
     Examples
     --------
     >>> tokenize("Fire engine, fire truck (siren)")
@@ -143,15 +164,29 @@ def tokenize(text, *, remove_stopwords=True):
         raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r}")
     words = _WORD.findall(_POSSESSIVE.sub("", text.lower()))
     if remove_stopwords:
-        stop = _stopwords()
-        words = [word for word in words if word not in stop]
+        words = [word for word in words if word not in STOPWORDS]
     return words
 
 
 def get_recipe(recipe):
-    """Return the parts of a named recipe, e.g. ``"WLE+GLE"`` → ``("WLE", "GLE")``.
+    """The parts of a named recipe, e.g. ``"WLE+GLE"`` → ``("WLE", "GLE")``.
 
-    Names are case-insensitive; ``ValueError`` lists the known ones.
+    Parameters
+    ----------
+    recipe : str
+        A key of :data:`RECIPES`, case-insensitive, spaces ignored (``"wle + gle"``).
+
+    Returns
+    -------
+    tuple[str]
+        Keys of :data:`PARTS`, in concatenation order.
+
+    Raises
+    ------
+    TypeError
+        If ``recipe`` is not a str.
+    ValueError
+        If it names no recipe (the message lists the known ones).
     """
     if not isinstance(recipe, str):
         raise TypeError(f"recipe must be a str, got {type(recipe).__name__}: {recipe!r}")
@@ -217,50 +252,46 @@ def _average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=Fals
             # Index the matrix directly: gensim's __getitem__ costs ~0.3 ms a call.
             vectors = np.asarray(matrix[[vocabulary[word] for word in known]], dtype=np.float64)
             if unit_words:
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                vectors = vectors / np.where(norms > 0, norms, 1.0)
+                vectors = _l2_normalise_rows(vectors)
             means[row] = vectors.mean(axis=0)
             n_known[row] = len(known)
     return means, n_known, missing
 
 
-_SUGGESTION_INDEX = {}  # id(vectors) -> (weak reference to vectors, {first two letters: words})
-_SUGGESTION_LOCK = threading.Lock()
-
-
-def _suggestion_buckets(keyed_vectors):
-    with _SUGGESTION_LOCK:
-        entry = _SUGGESTION_INDEX.get(id(keyed_vectors))
-        if entry is None or entry[0]() is not keyed_vectors:
-            buckets = {}
-            for key in keyed_vectors.index_to_key:
-                buckets.setdefault(key[:2].lower(), []).append(key)
-            # Weak references: the index must not keep a freed 3 M-word vocabulary alive.
-            for stale in [key for key, (ref, _) in _SUGGESTION_INDEX.items() if ref() is None]:
-                del _SUGGESTION_INDEX[stale]
-            entry = (weakref.ref(keyed_vectors), buckets)
-            _SUGGESTION_INDEX[id(keyed_vectors)] = entry
-        return entry[1]
-
-
 def suggest_words(words, keyed_vectors, *, n=3):
     """Close vocabulary words for each unknown word (case variants first, then difflib).
 
-    To stay fast on a 3 M-word vocabulary, difflib only compares words sharing the
-    first two letters (case-insensitive), so a typo in those letters finds nothing.
+    Parameters
+    ----------
+    words : iterable of str
+        Words missing from ``keyed_vectors``.
+    keyed_vectors : gensim.models.KeyedVectors
+        Or any object with ``key_to_index`` and ``index_to_key``.
+    n : int > 0
+        Most suggestions per word.
 
     Returns
     -------
     dict[str, list[str]]
-        At most ``n`` suggestions per word.
+        At most ``n`` suggestions per word, best first.
+
+    Notes
+    -----
+    difflib only compares words sharing the first two letters (case-insensitive):
+    on the 3 M-word GoogleNews vocabulary a full comparison would take minutes,
+    so a typo in those letters finds nothing.
     """
-    buckets = _suggestion_buckets(keyed_vectors)
+    words = list(words)
     vocabulary = keyed_vectors.key_to_index
+    pools = {word[:2].lower(): [] for word in words}
+    for key in keyed_vectors.index_to_key:
+        pool = pools.get(key[:2].lower())
+        if pool is not None:
+            pool.append(key)
     suggestions = {}
     for word in words:
         case_variants = [form for form in (word.capitalize(), word.upper()) if form != word and form in vocabulary]
-        pool = buckets.get(word[:2].lower(), [])
-        close = difflib.get_close_matches(word, pool, n=n, cutoff=0.6)
+        close = difflib.get_close_matches(word, pools[word[:2].lower()], n=n, cutoff=0.6)
         suggestions[word] = list(dict.fromkeys(case_variants + close))[:n]
     return suggestions
 
@@ -312,7 +343,8 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
     unit_words : bool
         Average unit-length word vectors instead of raw ones (the authors: raw).
     vectors : KeyedVectors, path, or dict {"word2vec"|"glove": KeyedVectors or path}, optional
-        Word vectors to use instead of the data-root assets (e.g. the full GoogleNews file).
+        Word vectors to use instead of the data-root assets (e.g. the full GoogleNews file);
+        a dict when the recipe reads both Word2Vec and GloVe parts.
         Any object with gensim's ``key_to_index``, ``index_to_key``, ``vectors`` and
         ``vector_size`` will do.
     sentence_model : str or Path, optional
@@ -329,7 +361,8 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
         Unknown words under ``oov="error"``, or a text with no known word; ``.missing``
         maps each text to its unknown words, ``.suggestions`` each word to close known words.
     ValueError
-        Unknown recipe or ``oov``; descriptions missing or of the wrong length; a text with no words.
+        Unknown recipe or ``oov``; descriptions missing or of the wrong length; a text with no words;
+        one ``vectors`` object (not a dict) for a recipe that reads both Word2Vec and GloVe.
     ImportError
         BSE without sentence-transformers (``pip install 'refzsl[sentence]'``).
     MissingAssetError
@@ -347,8 +380,13 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
             raise ValueError(f"recipe {recipe!r} embeds descriptions: pass descriptions= (one per label)")
         descriptions = _check_texts(descriptions, "descriptions", n=len(labels))
 
+    sources = {PARTS[part][0] for part in parts} - {"sentence"}
+    if len(sources) > 1 and vectors is not None and not isinstance(vectors, dict):
+        raise ValueError(f"recipe {recipe!r} reads both word2vec and glove vectors: pass vectors as a dict "
+                         f"{{'word2vec': ..., 'glove': ...}}, not one {type(vectors).__name__}")
+
     # Word-vector parts first, so that out-of-vocabulary errors come before the slow sentence encoder.
-    blocks, missing, suggestions, empty = {}, {}, {}, []
+    blocks, missing, empty, unknown_by_part = {}, {}, [], []
     for part in parts:
         source, field = PARTS[part]
         texts = labels if field == "label" else descriptions
@@ -362,29 +400,30 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
         keyed_vectors = _vectors_for(source, vectors, root)
         means, n_known, unknown = _average_words(token_lists, keyed_vectors, fallback=fallback,
                                                  unit_words=unit_words)
-        unknown_words = sorted({word for words in unknown for word in words})
-        if unknown_words:
-            for word, close in suggest_words(unknown_words, keyed_vectors).items():
-                suggestions.setdefault(word, close)
-            for name, words in zip(names, unknown):
-                if words:
-                    missing.setdefault(name, [])
-                    missing[name] += [word for word in words if word not in missing[name]]
-            empty += [name for name, count in zip(names, n_known) if count == 0 and name not in empty]
+        for name, words in zip(names, unknown):
+            if words:
+                missing.setdefault(name, [])
+                missing[name] += [word for word in words if word not in missing[name]]
+        empty += [name for name, count in zip(names, n_known) if count == 0 and name not in empty]
+        unknown_by_part.append((keyed_vectors, {word for words in unknown for word in words}))
         blocks[part] = means
 
     if missing and (oov == "error" or empty):
-        shown = empty if oov == "skip" else list(missing)
+        shown = {name: missing[name] for name in (empty if oov == "skip" else missing)}
+        # Suggestions only on this path: on a full vocabulary they cost seconds, wasted under oov="skip".
+        suggestions, wanted = {}, {word for words in shown.values() for word in words}
+        for keyed_vectors, unknown in unknown_by_part:
+            suggestions.update(suggest_words(sorted((unknown & wanted) - set(suggestions)), keyed_vectors))
         lines = [f"  {name!r}: " + ", ".join(
-            f"{word} (close: {', '.join(suggestions[word]) or 'none'})" for word in missing[name])
-            for name in shown]
+            f"{word} (close: {', '.join(suggestions[word]) or 'none'})" for word in words)
+            for name, words in shown.items()]
         reason = ("no known word in " if oov == "skip" else "out-of-vocabulary words in ") + \
             f"{len(shown)} texts"
         raise OutOfVocabularyError(
             f"Recipe {recipe}: {reason}:\n" + "\n".join(lines) +
             "\nPass fallback={word: replacement} (e.g. semantic.ESC50_WORD_FALLBACK), oov='skip' to average the "
             "known words, or fuller word vectors (vectors=...).",
-            missing={name: missing[name] for name in shown}, suggestions=suggestions)
+            missing=shown, suggestions=suggestions)
     if missing:
         n_words = sum(len(words) for words in missing.values())
         warnings.warn(f"Recipe {recipe}: skipped {n_words} out-of-vocabulary words in {len(missing)} texts "
@@ -393,13 +432,18 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
     for part in parts:
         if PARTS[part][0] == "sentence":
             blocks[part] = encode_sentences(descriptions, model=sentence_model)
-    ordered = [blocks[part] for part in parts]
-    if len(ordered) > 1 and normalize_parts:
-        ordered = [_l2_normalise_rows(block) for block in ordered]
-    return np.concatenate(ordered, axis=1).astype(np.float32)
+    return _concatenate_parts([blocks[part] for part in parts], normalize_parts=normalize_parts)
+
+
+def _concatenate_parts(blocks, *, normalize_parts):
+    """float32 [n, sum of d_i]: the parts side by side, each L2-normalised first if several and asked."""
+    if len(blocks) > 1 and normalize_parts:
+        blocks = [_l2_normalise_rows(block) for block in blocks]
+    return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
 def _l2_normalise_rows(matrix):
+    """float64 copy of ``matrix`` [n, d] with unit-length rows; all-zero rows stay zero."""
     matrix = np.asarray(matrix, dtype=np.float64)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)

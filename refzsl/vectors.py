@@ -117,7 +117,9 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
     MissingAssetError
         If the file (or the asset) does not exist; the message names the path.
     ValueError
-        If ``fmt`` is unknown or ``limit`` is not a positive integer.
+        If ``fmt`` is unknown, ``limit`` is not a positive integer, or a text
+        file has a malformed line (the message names the file, and the line
+        where known).
     """
     if fmt not in VECTOR_FORMATS:
         raise ValueError(f"Unknown word-vector format fmt={fmt!r}; expected one of {VECTOR_FORMATS}")
@@ -175,6 +177,8 @@ def _read_text(path, *, header, limit):
         pending_words, pending_numbers = [], []
 
         def flush():
+            # On a non-number NumPy 2 stops early with a DeprecationWarning (a ValueError in later
+            # versions, caught here); either way the size check below names the file.
             try:
                 numbers = np.fromstring(" ".join(pending_numbers), sep=" ", dtype=np.float32)
             except ValueError:

@@ -63,19 +63,26 @@ def _open(path, mode):
     return gzip.open(path, mode) if str(path).endswith(".gz") else open(path, mode)
 
 
-def iter_vectors(path, fmt):
+def iter_vectors(path, fmt, *, words=None):
     """Yield ``(word, float32 vector)`` from a word-vector file, one record at a time.
 
     Parameters
     ----------
     path : str or Path
     fmt : {"word2vec_binary", "word2vec_text", "glove", "gensim"}
+    words : set of str, optional
+        Yield only these words (exact or lower-cased match); the other records
+        are skipped without parsing their numbers.
     """
+    def wanted(word):
+        return words is None or word in words or word.lower() in words
+
     if fmt == "gensim":
         from gensim.models import KeyedVectors
         vectors = KeyedVectors.load(str(path), mmap="r")
         for index, word in enumerate(vectors.index_to_key):
-            yield word, np.asarray(vectors.vectors[index], dtype=np.float32)
+            if wanted(word):
+                yield word, np.asarray(vectors.vectors[index], dtype=np.float32)
         return
     if fmt == "word2vec_binary":
         with _open(path, "rb") as handle:
@@ -91,22 +98,42 @@ def iter_vectors(path, fmt):
                         word += char
                 if not char:
                     raise ValueError(f"{path}: file ends before its header's {count} words")
-                vector = np.frombuffer(handle.read(record_bytes), dtype="<f4")
-                if vector.size != dim:
-                    raise ValueError(f"{path}: truncated vector for {word.decode('utf8', 'replace')!r}")
-                yield word.decode("utf8", errors="replace"), vector.astype(np.float32)
+                record = handle.read(record_bytes)
+                word = word.decode("utf8", errors="replace")
+                if len(record) != record_bytes:
+                    raise ValueError(f"{path}: truncated vector for {word!r}")
+                if wanted(word):
+                    yield word, np.frombuffer(record, dtype="<f4").astype(np.float32)
         return
     with _open(path, "rt") as handle:
-        if fmt == "word2vec_text":
-            handle.readline()
+        dim = int(handle.readline().split()[1]) if fmt == "word2vec_text" else None
         for line in handle:
-            fields = line.rstrip("\n").rstrip(" ").split(" ")
-            if len(fields) > 1:
-                yield fields[0], np.asarray(fields[1:], dtype=np.float32)
+            fields = line.rstrip().split(" ")
+            if len(fields) < 2:
+                continue
+            dim = dim or len(fields) - 1
+            if len(fields) <= dim:
+                raise ValueError(f"{path}: a line of {len(fields)} fields ({fields[0]!r} ...), expected a word "
+                                 f"and {dim} numbers")
+            # The word is all but the last `dim` fields: a few glove.840B tokens hold spaces (". . .").
+            word = " ".join(fields[:-dim])
+            if wanted(word):
+                yield word, np.asarray(fields[-dim:], dtype=np.float32)
 
 
 def make_subset(source, destination, words, *, fmt="auto", out_format=None):
     """Write the vectors of ``words`` (exact or lower-cased match) from ``source`` to ``destination``.
+
+    Parameters
+    ----------
+    source, destination : str or Path
+        Full vector file to read; subset file to write (its folder is created).
+    words : iterable of str
+        Words to keep, e.g. from :func:`collect_words`.
+    fmt : {"auto", "word2vec_binary", "word2vec_text", "glove", "gensim"}
+        Format of ``source`` (``"auto"``: :func:`refzsl.vectors.detect_format`).
+    out_format : {"word2vec_binary", "word2vec_text", "glove", "gensim"}, optional
+        Format of ``destination`` (default: the source's).
 
     Returns
     -------
@@ -114,6 +141,11 @@ def make_subset(source, destination, words, *, fmt="auto", out_format=None):
         Words written, in the source's (frequency) order.
     missing : list[str]
         Requested words the source does not have (neither form).
+
+    Raises
+    ------
+    ValueError
+        If ``out_format`` is unknown or the source has none of the words.
     """
     from gensim.models import KeyedVectors
     from refzsl.vectors import detect_format
@@ -124,14 +156,12 @@ def make_subset(source, destination, words, *, fmt="auto", out_format=None):
         raise ValueError(f"out_format must be one of {OUT_FORMATS}, got {out_format!r}")
     wanted = set(words)
     kept, vectors = [], []
-    for word, vector in iter_vectors(source, fmt):
-        if word in wanted or word.lower() in wanted:
-            kept.append(word)
-            vectors.append(vector)
+    for word, vector in iter_vectors(source, fmt, words=wanted):
+        kept.append(word)
+        vectors.append(vector)
     if not kept:
         raise ValueError(f"None of the {len(wanted)} words is in {source}")
-    found = {word for word in kept} | {word.lower() for word in kept}
-    missing = sorted(wanted - found)
+    missing = sorted(wanted - set(kept) - {word.lower() for word in kept})
     subset = KeyedVectors(len(vectors[0]))
     subset.add_vectors(kept, np.stack(vectors))
     destination = Path(destination)

@@ -30,7 +30,7 @@ def word2vec(data_root):
 
 
 @pytest.fixture(scope="module")
-def wle_table(data_root, tmp_path_factory):
+def wle_table(data_root):
     return ontology.audioset_embeddings("WLE", root=data_root, cache=False)
 
 
@@ -113,7 +113,9 @@ def test_esc50_sentence_and_hybrid_recipes(data_root, recipe):
     with pytest.warns(RuntimeWarning, match="out-of-vocabulary"):  # rare description words of the subsets
         embeddings = semantic.class_embeddings(names, recipe, descriptions=descriptions, root=data_root,
                                                oov="skip", fallback=semantic.ESC50_WORD_FALLBACK)
-    assert embeddings.shape[0] == 50 and np.isfinite(embeddings).all()
+    dim = sum({"WLE": 300, "GLE": 50, "WSE": 300, "GSE": 50}[part] for part in recipe.split("+"))
+    assert embeddings.shape == (50, dim) and np.isfinite(embeddings).all()
+    assert len(np.unique(embeddings.round(6), axis=0)) == 50  # every class distinct
 
 
 @pytest.mark.parametrize("recipe, dim, n_covered", [

@@ -61,7 +61,9 @@ def test_tokenize_keeps_stopwords_on_request():
 def test_stopwords_are_gensims_minus_sound_words():
     from gensim.parsing.preprocessing import STOPWORDS as gensim_stopwords
 
-    assert semantic.STOPWORDS <= gensim_stopwords
+    # the copy in refzsl.semantic (kept to spare `refzsl classify` gensim's import) must stay gensim's list
+    assert semantic._GENSIM_STOPWORDS == gensim_stopwords
+    assert semantic.STOPWORDS == gensim_stopwords - semantic._CONTENT_WORDS
     assert {"for", "on", "by", "or", "with", "the", "of"} <= semantic.STOPWORDS
     assert not {"fire", "call", "cry", "fill", "computer"} & semantic.STOPWORDS
 
@@ -231,11 +233,15 @@ def test_bse_without_sentence_transformers_names_the_extra(monkeypatch, tmp_path
         semantic.encode_sentences(["A dog barks."], model=tmp_path / "never-loaded")
 
 
-def test_oov_is_reported_before_the_sentence_encoder_runs(w2v, monkeypatch):
+def _forbid(monkeypatch, name):
     def never(*args, **kwargs):
-        raise AssertionError("sentence encoder called before the OOV check")
+        raise AssertionError(f"semantic.{name} called where it must not be")
 
-    monkeypatch.setattr(semantic, "encode_sentences", never)
+    monkeypatch.setattr(semantic, name, never)
+
+
+def test_oov_is_reported_before_the_sentence_encoder_runs(w2v, monkeypatch):
+    _forbid(monkeypatch, "encode_sentences")
     with pytest.raises(OutOfVocabularyError, match="crickets"):
         semantic.class_embeddings(["crickets"], "WLE+BSE", descriptions=["Insects chirping."], vectors=w2v)
 
@@ -247,3 +253,49 @@ def test_hybrid_with_a_stub_encoder_keeps_recipe_order(both, monkeypatch):
     np.testing.assert_allclose(got[0, -2:], [2 ** -0.5, 2 ** -0.5], rtol=1e-6)  # normalised part
     np.testing.assert_allclose(got[0, :6], both["word2vec"]["dog"] / np.linalg.norm(both["word2vec"]["dog"]),
                                rtol=1e-6)
+
+
+def test_oov_skip_error_lists_only_the_texts_with_no_known_word(w2v):
+    # "chirping birds" keeps "birds" and is averaged; only "crickets" is reported
+    with pytest.raises(OutOfVocabularyError) as caught:
+        semantic.class_embeddings(["chirping birds", "crickets"], "WLE", vectors=w2v, oov="skip")
+    assert caught.value.missing == {"crickets": ["crickets"]}
+    assert set(caught.value.suggestions) == {"crickets"}
+    assert "chirping" not in str(caught.value)
+
+
+def test_description_with_no_known_word_is_an_error_under_skip(both):
+    with pytest.raises(OutOfVocabularyError, match=r"'dog \[description\]'") as caught:
+        semantic.class_embeddings(["dog"], "WLE+WSE", descriptions=["howls loudly"], vectors=both, oov="skip")
+    assert caught.value.missing == {"dog [description]": ["howls", "loudly"]}
+
+
+def test_oov_skip_computes_no_suggestions(w2v, monkeypatch):
+    _forbid(monkeypatch, "suggest_words")  # costly on a full vocabulary, and nothing would show them
+    with pytest.warns(RuntimeWarning, match="skipped 1 out-of-vocabulary"):
+        semantic.class_embeddings(["chirping birds"], "WLE", vectors=w2v, oov="skip")
+
+
+def test_suggestions_come_from_the_part_that_misses_the_word(both):
+    # word2vec has "siren", GloVe does not: the suggestions are GloVe's (none), never the word itself
+    with pytest.raises(OutOfVocabularyError) as caught:
+        semantic.class_embeddings(["siren"], "WLE+GLE", vectors=both)
+    assert caught.value.missing == {"siren": ["siren"]}
+    assert caught.value.suggestions == {"siren": []}
+    # a word both parts miss gets the first part's (word2vec's) suggestions
+    with pytest.raises(OutOfVocabularyError) as caught:
+        semantic.class_embeddings(["sirens"], "WLE+GLE", vectors=both)
+    assert caught.value.suggestions == {"sirens": ["siren"]}
+
+
+def test_suggest_words_limits_and_prefix_rule(w2v):
+    got = semantic.suggest_words(["birdz", "xbird", "christmas"], w2v, n=1)
+    assert got == {"birdz": ["bird"], "xbird": [], "christmas": ["Christmas"]}  # "xbird": first letters differ
+
+
+def test_one_vectors_object_for_two_vector_sources_is_refused(w2v):
+    with pytest.raises(ValueError, match="'WLE\\+GLE' reads both word2vec and glove.*KeyedVectors"):
+        semantic.class_embeddings(["dog"], "WLE+GLE", vectors=w2v)
+    # one source, two parts: a single object is fine
+    got = semantic.class_embeddings(["dog"], "WLE+WSE", descriptions=["dog"], vectors=w2v, normalize_parts=False)
+    np.testing.assert_allclose(got[0], np.concatenate([w2v["dog"], w2v["dog"]]), rtol=1e-6)

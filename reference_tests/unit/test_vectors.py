@@ -103,7 +103,9 @@ def test_glove_text_with_numbers_is_not_mistaken_for_a_header(tmp_path):
 
 
 def test_importing_semantic_does_not_import_gensim():
+    # tokenize too: `refzsl classify` tokenises labels and must not pay gensim's 1.5-4 s import
     code = ("import sys, refzsl.semantic, refzsl.vectors, refzsl.ontology; "
+            "refzsl.semantic.tokenize('Music for children'); "
             "print('gensim' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
@@ -117,10 +119,14 @@ def test_text_reader_handles_spaces_in_words_and_duplicates(tmp_path):
     np.testing.assert_array_equal(loaded["a"], [1, 2])
 
 
-def test_malformed_text_file_is_named(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ("a 1 2\nb 3\n", r"bad.txt, line 2: 2 fields, expected a word and 2 numbers"),
+    ("a 1 2\nb 3 x\n", r"bad.txt: non-numeric vector values among the 2 words from 'a'"),
+])
+def test_malformed_text_file_is_named(tmp_path, text, message):
     path = tmp_path / "bad.txt"
-    path.write_text("a 1 2\nb 3\n", encoding="utf8")
-    with pytest.raises(ValueError, match="bad.txt"):
+    path.write_text(text, encoding="utf8")
+    with pytest.raises(ValueError, match=message):
         vectors.load_word_vectors(path)
 
 
@@ -168,8 +174,17 @@ def test_make_vector_subset_cli_reads_gzip_and_converts(files, keyed_vectors, tm
     np.testing.assert_allclose(loaded["crackle"], keyed_vectors["crackle"], atol=1e-6)
 
 
-def test_non_numeric_values_are_named(tmp_path):
-    path = tmp_path / "nan.txt"
-    path.write_text("a 1 2\nb 3 x\n", encoding="utf8")
-    with pytest.raises(ValueError, match="nan.txt: non-numeric"):
-        vectors.load_word_vectors(path)
+@pytest.mark.parametrize("fmt", ["word2vec_text", "glove"])
+def test_make_vector_subset_reads_words_with_spaces(tmp_path, fmt):
+    # glove.840B holds a few tokens with spaces (". . ."): the word is all but the last `dim` fields
+    header = "3 2\n" if fmt == "word2vec_text" else ""
+    source = tmp_path / "source.txt"
+    source.write_text(header + "dog 1 2\n. . . 3 4\ncat 5 6\n", encoding="utf8")
+    tool = _subset_tool()
+    assert [(word, list(vector)) for word, vector in tool.iter_vectors(source, fmt)] == [
+        ("dog", [1, 2]), (". . .", [3, 4]), ("cat", [5, 6])]
+    kept, missing = tool.make_subset(source, tmp_path / "out.txt", {"cat", "cow"}, fmt=fmt)
+    assert kept == ["cat"] and missing == ["cow"]
+    source.write_text(header + "dog 1 2\ncat 5\n", encoding="utf8")
+    with pytest.raises(ValueError, match=r"source.txt: a line of 2 fields \('cat' ...\), expected a word and 2"):
+        tool.make_subset(source, tmp_path / "out.txt", {"dog"}, fmt=fmt)
