@@ -29,16 +29,28 @@ _MAX_POLYPHASE_ELEMENTS = 4_000_000
 _MIN_PHASES = 64
 
 
+def _check_resample_filter(resample_filter):
+    if resample_filter not in RESAMPLE_FILTERS:
+        raise ValueError(f"Unknown resample_filter={resample_filter!r}; choose one of {RESAMPLE_FILTERS}")
+
+
 def to_mono(samples):
     """Average the channels of a waveform.
 
     Parameters
     ----------
     samples : np.ndarray [shape=(n,) or (n, channels)]
+        Samples along the first axis, as ``soundfile.read`` returns them.
 
     Returns
     -------
     np.ndarray [shape=(n,)]
+        The channel mean (``samples`` itself when already 1-D).
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` has more than two dimensions.
     """
     samples = np.asarray(samples)
     if samples.ndim == 1:
@@ -69,9 +81,22 @@ def resample(waveform, *, sample_rate_hz, target_rate_hz, resample_filter="kaise
     Returns
     -------
     np.ndarray [shape=(m,)], same dtype as ``waveform`` (``waveform`` itself if the rates agree)
+
+    Raises
+    ------
+    TypeError
+        If ``waveform`` is not a floating-point NumPy array.
+    ValueError
+        If ``waveform`` is not 1-D, a rate is not positive, ``resample_filter`` is unknown, or
+        ``waveform`` is too short to give one output sample.
     """
-    if resample_filter not in RESAMPLE_FILTERS:
-        raise ValueError(f"Unknown resample_filter={resample_filter!r}; choose one of {RESAMPLE_FILTERS}")
+    _check_resample_filter(resample_filter)
+    if not isinstance(waveform, np.ndarray) or not np.issubdtype(waveform.dtype, np.floating):
+        # resampy would return float32 for integers; casting the result back would truncate it.
+        kind = f"dtype {waveform.dtype}" if isinstance(waveform, np.ndarray) else type(waveform).__name__
+        raise TypeError(f"waveform must be a floating-point NumPy array, got {kind}")
+    if waveform.ndim != 1:
+        raise ValueError(f"waveform must be mono with shape (n,), got shape {waveform.shape}")
     if sample_rate_hz <= 0 or target_rate_hz <= 0:
         raise ValueError(f"Invalid sample rate: sample_rate_hz={sample_rate_hz}, target_rate_hz={target_rate_hz}")
     if sample_rate_hz == target_rate_hz:
@@ -210,8 +235,8 @@ def load_audio(path, *, sample_rate_hz=16000, resample_filter="kaiser_best"):
     ValueError
         If ``sample_rate_hz`` or ``resample_filter`` is invalid.
     """
-    if resample_filter not in RESAMPLE_FILTERS:
-        raise ValueError(f"Unknown resample_filter={resample_filter!r}; choose one of {RESAMPLE_FILTERS}")
+    # Checked before reading: resample()'s ValueError is reported as the file's fault below.
+    _check_resample_filter(resample_filter)
     if sample_rate_hz <= 0:
         raise ValueError(f"Invalid sample rate: sample_rate_hz={sample_rate_hz}")
     path = Path(path)

@@ -42,6 +42,19 @@ def _index_audio(folder):
     return found
 
 
+def _int_column(rows, column, meta_path):
+    """One integer column of the csv rows as int64, naming the file and line of a bad value."""
+    values = np.empty(len(rows), dtype=np.int64)
+    for index, row in enumerate(rows):
+        try:
+            values[index] = int(row[column])
+        except (TypeError, ValueError):
+            # Line 1 is the header.
+            raise ValueError(f"{str(meta_path)!r} line {index + 2}: {column}={row[column]!r} "
+                             "is not an integer") from None
+    return values
+
+
 class ESC50:
     """ESC-50 metadata and audio paths, in the order of ``meta/esc50.csv``.
 
@@ -56,6 +69,10 @@ class ESC50:
 
     Attributes
     ----------
+    meta_path : Path
+        The metadata csv read.
+    audio_dir : Path
+        Folder the audio files are matched in.
     clip_ids : list[str]
         File stems, e.g. ``"1-100032-A-0"``.
     paths : list[Path]
@@ -79,7 +96,8 @@ class ESC50:
     MissingAssetError
         If the metadata csv is absent.
     ValueError
-        If the csv lacks a column or gives one target two class names.
+        If the csv lacks a column, holds a non-integer target or fold, gives one target two
+        class names, or leaves a target below the largest without clips.
     """
 
     categories = CATEGORIES
@@ -99,8 +117,8 @@ class ESC50:
         self.clip_ids = stems
         self.paths = [audio.get(stem, self.audio_dir / row["filename"]) for stem, row in zip(stems, rows)]
         self.missing = [stem for stem in stems if stem not in audio]
-        self.targets = np.array([int(row["target"]) for row in rows], dtype=np.int64)
-        self.folds = np.array([int(row["fold"]) for row in rows], dtype=np.int64)
+        self.targets = _int_column(rows, "target", self.meta_path)
+        self.folds = _int_column(rows, "fold", self.meta_path)
         self.esc10 = np.array([row.get("esc10", "False") == "True" for row in rows], dtype=bool)
         names = {}
         for row, target in zip(rows, self.targets):

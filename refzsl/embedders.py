@@ -531,6 +531,11 @@ class VGGish(TFLiteEmbedder):
     def embed(self, patches):
         """Embedding of each patch.
 
+        Parameters
+        ----------
+        patches : np.ndarray [shape=(n, 96, 64)], floating
+            VGGish log-mel patches.
+
         Returns
         -------
         np.ndarray [shape=(n, 128)]
@@ -558,10 +563,19 @@ def get_embedder(name, *, root=None, model_path=None, **kwargs):
     **kwargs
         Passed to the embedder (``batch_size``, ``num_threads``, ``postprocess`` …).
 
+    Returns
+    -------
+    TFLiteEmbedder
+        An instance of ``EMBEDDERS[name]``.
+
     Raises
     ------
+    TypeError
+        If ``name`` is not a str.
     ValueError
         If ``name`` is not registered.
+    MissingAssetError
+        If the model file is absent.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")

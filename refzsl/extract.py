@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .audio import RESAMPLE_FILTERS, load_audio
+from .audio import RESAMPLE_FILTERS, _check_resample_filter, load_audio
 from .config import cache_dir
 from .exceptions import AudioError, RefzslError
-from .frontend import SHORT_POLICIES, waveform_to_patches
+from .frontend import SHORT_POLICIES, _check_short_policy, waveform_to_patches
 
 __all__ = [
     "FEATURE_VERSION",
@@ -118,11 +118,19 @@ class Features:
         if self.segment_scores is not None:
             arrays["segment_scores"] = _concatenate(self.segment_scores, self.segment_scores[0].shape[1]
                                                     if self.segment_scores else 0)
-        _atomic_savez(Path(path), arrays)
+        _atomic_write(Path(path), lambda stream: np.savez(stream, **arrays))
 
     @classmethod
     def load(cls, path):
         """Read features written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Features
 
         Raises
         ------
@@ -137,12 +145,16 @@ class Features:
                        "manifest"} - set(data.files)
             if missing:
                 raise ValueError(f"{str(path)!r} is not a refzsl features file: lacks {sorted(missing)}")
-            splits = np.cumsum(data["segment_counts"])[:-1]
-            segments = np.split(data["segment_embeddings"], splits)
-            scores = np.split(data["segment_scores"], splits) if "segment_scores" in data.files else None
+            counts = data["segment_counts"]
+
+            def per_clip(stacked):
+                # np.split at no index still gives one part, but zero clips have zero parts.
+                return np.split(stacked, np.cumsum(counts)[:-1]) if len(counts) else []
+
             return cls(clip_ids=[str(clip) for clip in data["clip_ids"]],
                        clip_embeddings=data["clip_embeddings"],
-                       segment_embeddings=segments, segment_scores=scores,
+                       segment_embeddings=per_clip(data["segment_embeddings"]),
+                       segment_scores=per_clip(data["segment_scores"]) if "segment_scores" in data.files else None,
                        manifest=json.loads(str(data["manifest"])))
 
 
@@ -150,13 +162,17 @@ def _concatenate(arrays, dim):
     return np.concatenate(arrays).astype(np.float32, copy=False) if arrays else np.zeros((0, dim), np.float32)
 
 
-def _atomic_savez(path, arrays):
-    """Write an ``.npz`` next to ``path`` under a temporary name, then rename it into place."""
+def _atomic_write(path, write):
+    """Call ``write(stream)`` on a temporary file next to ``path``, then rename it into place.
+
+    ``os.replace`` within one folder is atomic, so readers (and a resumed run) see either
+    no file or a whole one, never the half-written file an interruption would leave.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
+            write(stream)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -198,19 +214,6 @@ def _cache_key(audio_sha256, settings_digest):
     return hashlib.sha256(f"{audio_sha256}:{settings_digest}".encode()).hexdigest()
 
 
-def _atomic_save_npy(path, array):
-    """Write one ``.npy`` under a temporary name next to ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _read_entry(path, dim, with_scores):
     """A cached clip as ``(segments, scores or None)``, or None if absent or unusable.
 
@@ -250,7 +253,8 @@ class _ClipExtractor:
         segments = np.asarray(segments, dtype=np.float32)
         scores = None if scores is None else np.asarray(scores, dtype=np.float32)
         if entry_path is not None:
-            _atomic_save_npy(Path(entry_path), segments if scores is None else np.hstack([segments, scores]))
+            entry = segments if scores is None else np.hstack([segments, scores])
+            _atomic_write(Path(entry_path), lambda stream: np.save(stream, entry, allow_pickle=False))
         return index, segments, scores
 
 
@@ -350,7 +354,8 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
     embedder : str or embedder
         A name of :data:`refzsl.embedders.EMBEDDERS` (``"yamnet"``, ``"vggish"``) or a built
         embedder (an object with ``name``, ``params``, ``sha256``, ``embedding_dim``,
-        ``embed(patches)``; ``run(patches)`` and ``output_names`` when it gives scores).
+        ``embed(patches)``; ``run(patches)``, ``output_names`` and ``embedding_output`` when
+        it gives scores).
         With ``workers > 1`` it must be picklable.
     root : str or Path, optional
         Data root the named model is taken from (default ``REFZSL_DATA``).
@@ -401,10 +406,8 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
     duplicates = sorted(clip for clip, count in Counter(clip_ids).items() if count > 1)
     if duplicates:
         raise ValueError(f"Duplicate clip ids (pass unique clip_ids=): {duplicates[:10]}")
-    if short_policy not in SHORT_POLICIES:
-        raise ValueError(f"Unknown short_policy={short_policy!r}; choose one of {SHORT_POLICIES}")
-    if resample_filter not in RESAMPLE_FILTERS:
-        raise ValueError(f"Unknown resample_filter={resample_filter!r}; choose one of {RESAMPLE_FILTERS}")
+    _check_short_policy(short_policy)
+    _check_resample_filter(resample_filter)
     workers = _check_positive_int(workers, "workers")
     cache_folder = _resolve_cache(cache)
     if isinstance(embedder, str):
@@ -510,6 +513,9 @@ def extract_esc50(*, root=None, embedder="yamnet", **kwargs):
     ------
     MissingAssetError
         If the metadata or any clip's audio is missing (listed).
+    ValueError
+        If the metadata does not describe the full ESC-50 (:meth:`ESC50.verify`), or as
+        :func:`extract_files`.
     """
     from .datasets import ESC50
 
@@ -592,9 +598,29 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
         cache=True, short_policy="pad", resample_filter="kaiser_best", progress=True):
     """Extract features of ``inputs`` (or ESC-50) and save them to ``output``.
 
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Audio files or folders (see :func:`find_audio_files`); ignored when ``esc50``.
+    esc50 : bool
+        Extract all ESC-50 clips of the data root instead (:func:`extract_esc50`).
+    output : str or Path
+        Features file to write (:meth:`Features.save`).
+    embedder, model_path, workers, cache, short_policy, resample_filter, progress
+        As :func:`extract_files`.
+    data_root : str or Path, optional
+        Data root (default ``REFZSL_DATA``), :func:`extract_files`'s ``root``.
+
     Returns
     -------
     Features
+
+    Raises
+    ------
+    FileNotFoundError
+        If an input does not exist or holds no audio file.
+    AudioError, MissingAssetError, ValueError
+        As :func:`extract_files` and :func:`extract_esc50`.
     """
     options = dict(embedder=embedder, root=data_root, model_path=model_path, workers=workers, cache=cache,
                    short_policy=short_policy, resample_filter=resample_filter, progress=progress)

@@ -54,6 +54,11 @@ def frame(data, *, window_length, hop_length):
     np.ndarray [shape=(n_frames, window_length, ...)]
         A read-only strided view of ``data``, ``n_frames = 1 + (n - window_length) // hop_length``,
         or 0 when ``n < window_length``.
+
+    Raises
+    ------
+    ValueError
+        If a length is not positive or ``data`` is a scalar.
     """
     if window_length <= 0 or hop_length <= 0:
         raise ValueError(f"window_length and hop_length must be positive, got {window_length} and {hop_length}")
@@ -70,8 +75,10 @@ def frame(data, *, window_length, hop_length):
 def periodic_hann(window_length):
     """Periodic Hann window ``0.5 - 0.5 cos(2 pi n / N)``, n = 0..N-1.
 
-    Periodic rather than symmetric (``np.hanning``) so that overlapped windows sum
-    to a constant, as in the reference and TensorFlow's ``hann_window``.
+    Periodic rather than symmetric (``np.hanning``), as in the reference and
+    TensorFlow's ``hann_window``: one whole cosine period over N samples, which the
+    N-point DFT basis expresses compactly (the symmetric window spans N - 1 samples
+    per period).
 
     Parameters
     ----------
@@ -80,6 +87,11 @@ def periodic_hann(window_length):
     Returns
     -------
     np.ndarray [shape=(window_length,), dtype=float64]
+
+    Raises
+    ------
+    ValueError
+        If ``window_length`` is not positive.
     """
     if window_length <= 0:
         raise ValueError(f"window_length must be positive, got {window_length}")
@@ -102,6 +114,11 @@ def stft_magnitude(signal, *, fft_length, hop_length, window_length):
     Returns
     -------
     np.ndarray [shape=(n_frames, fft_length // 2 + 1), dtype=float64]
+
+    Raises
+    ------
+    ValueError
+        If ``fft_length < window_length`` or a length is not positive.
     """
     if fft_length < window_length:
         raise ValueError(f"fft_length={fft_length} is shorter than window_length={window_length}")
@@ -135,7 +152,8 @@ def _mel_matrix_cached(num_mel_bins, num_spectrogram_bins, sample_rate_hz, lower
     rising = (bin_mels - lower) / (center - lower)
     falling = (upper - bin_mels) / (upper - center)
     weights = np.maximum(0.0, np.minimum(rising, falling))
-    # The DC bin is zeroed: with lower_edge_hz = 0 it would otherwise get weight in band 0.
+    # HTK excludes the DC bin. The reference zeroes it explicitly; with lower_edge_hz >= 0 its
+    # weight is already 0, so this keeps the convention rather than changing any value.
     weights[0, :] = 0.0
     weights.flags.writeable = False
     return weights
@@ -197,13 +215,32 @@ def log_mel_spectrogram(waveform, *, params=VGGISH):
     -------
     np.ndarray [shape=(n_frames, params.num_mel_bins), dtype=float64]
         ``n_frames = 1 + (n - 400) // 160`` (0 if ``n < 400``).
+
+    Raises
+    ------
+    AudioError
+        If the waveform holds NaN/Inf.
+    TypeError
+        If ``waveform`` is not a floating NumPy array.
+    ValueError
+        If ``waveform`` is not 1-D.
     """
+    _check_waveform(waveform, source=None)
+    return _log_mel(waveform, params)
+
+
+def _log_mel(waveform, params):
     spectrogram = stft_magnitude(waveform, fft_length=params.fft_length, hop_length=params.hop_samples,
                                  window_length=params.window_samples)
     weights = mel_matrix(num_mel_bins=params.num_mel_bins, num_spectrogram_bins=params.fft_length // 2 + 1,
                          sample_rate_hz=params.sample_rate_hz, lower_edge_hz=params.mel_min_hz,
                          upper_edge_hz=params.mel_max_hz)
     return np.log(spectrogram @ weights + params.log_offset)
+
+
+def _check_short_policy(short_policy):
+    if short_policy not in SHORT_POLICIES:
+        raise ValueError(f"Unknown short_policy={short_policy!r}; choose one of {SHORT_POLICIES}")
 
 
 def _check_waveform(waveform, source):
@@ -253,8 +290,7 @@ def waveform_to_patches(waveform, *, params=VGGISH, short_policy="pad", source=N
     ValueError
         If ``waveform`` is not 1-D or ``short_policy`` is unknown.
     """
-    if short_policy not in SHORT_POLICIES:
-        raise ValueError(f"Unknown short_policy={short_policy!r}; choose one of {SHORT_POLICIES}")
+    _check_short_policy(short_policy)
     _check_waveform(waveform, source)
     if waveform.shape[0] < params.min_samples:
         name = f"{source}: " if source is not None else ""
@@ -266,6 +302,6 @@ def waveform_to_patches(waveform, *, params=VGGISH, short_policy="pad", source=N
             return np.zeros((0, params.patch_frames, params.num_mel_bins), dtype=np.float32)
         warnings.warn(detail + "; zero-padded to one patch (short_policy='pad')", stacklevel=2)
         waveform = np.pad(waveform, (0, params.min_samples - waveform.shape[0]))
-    log_mel = log_mel_spectrogram(waveform, params=params)
+    log_mel = _log_mel(waveform, params)
     patches = frame(log_mel, window_length=params.patch_frames, hop_length=params.patch_hop_frames)
     return np.ascontiguousarray(patches, dtype=np.float32)

@@ -21,8 +21,8 @@ quantised on output. This tool
    8-bit-rounded values), with a float32 input;
 2. reads the chain the export holds — 27 convolutions each followed by ReLU
    (batch norm already folded into weights and biases; 13 of them depthwise), a
-   global average pool and one fully connected layer — checking every node
-   it does not expect is refused;
+   global average pool and one fully connected layer — refusing any node or
+   layer order it does not expect;
 3. rebuilds it in TensorFlow (NHWC; ONNX's explicit pads are checked to be TF's
    ``SAME``), with YAMNet's outputs: the pooled 1024-d ``embedding`` and the 521
    ``scores`` = sigmoid(logits), which the ONNX export had left out;
@@ -124,6 +124,8 @@ def extract_layers(model):
             relus += 1
             previous = node.output[0]
         elif kind == "GlobalAveragePool":
+            if inputs[0] != previous:
+                raise ValueError(f"GlobalAveragePool {node.output[0]} does not follow the previous layer")
             pools += 1
             previous = node.output[0]
         elif kind == "Reshape":

@@ -101,10 +101,12 @@ def read_checkpoint(path):
                          f"it has {sorted(available)[:20]}")
     weights = {name: np.asarray(reader.get_tensor(name), dtype=np.float32) for name in variable_names()}
     widths = [weights[f"vggish/{scope}/biases"].shape[0] for scope, _, _ in LAYERS]
-    wrong = {name: (value.shape, expected_shapes(widths)[name]) for name, value in weights.items()
-             if value.shape != expected_shapes(widths)[name]}
-    if wrong or widths[-1] != EMBEDDING_SIZE:
+    expected = expected_shapes(widths)
+    wrong = {name: (value.shape, expected[name]) for name, value in weights.items() if value.shape != expected[name]}
+    if wrong:
         raise ValueError(f"{path}: inconsistent VGGish shapes (got, expected): {wrong}; widths {widths}")
+    if widths[-1] != EMBEDDING_SIZE:
+        raise ValueError(f"{path}: vggish/fc2 gives {widths[-1]}-d embeddings; VGGish's are {EMBEDDING_SIZE}-d")
     if tuple(widths) != RELEASE_WIDTHS:
         print(f"note: layer widths {widths} differ from Google's release {list(RELEASE_WIDTHS)}", file=sys.stderr)
     return weights

@@ -12,6 +12,7 @@ import csv
 
 import numpy as np
 import pytest
+import resampy
 import soundfile
 
 from refzsl.audio import load_audio
@@ -109,3 +110,8 @@ def test_quirky_clips_load_as_16k_mono(dataset, pick):
     assert waveform.dtype == np.float32 and waveform.ndim == 1
     assert len(waveform) == int(info.frames * 16000 / info.samplerate)
     assert np.isfinite(waveform).all() and np.abs(waveform).max() <= 1.5
+    # The reference path (vggish_input.waveform_to_examples): channel mean, then resampy kaiser_best.
+    samples, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+    mono = samples.mean(axis=1)
+    expected = resampy.resample(mono, rate, 16000) if rate != 16000 else mono
+    np.testing.assert_allclose(waveform, expected.astype(np.float32), rtol=0, atol=1e-6)

@@ -62,6 +62,29 @@ def test_resample_equals_resampy(rates, length):
     np.testing.assert_allclose(result, expected, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("file_rate_hz", [44100, 48000])
+def test_resample_equals_resampy_on_a_full_esc50_length_clip(file_rate_hz):
+    # 5 s: resampy's time register drifts further from the phase templates than in short signals.
+    samples = _noise(5 * file_rate_hz, seed=5)
+    expected = resampy.resample(samples, file_rate_hz, 16000)
+    result = resample(samples, sample_rate_hz=file_rate_hz, target_rate_hz=16000)
+    assert result.shape == expected.shape == (80000,)
+    np.testing.assert_allclose(result, expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("waveform, kwargs, error, message", [
+    (np.zeros(4410, dtype=np.int16), {}, TypeError, "dtype int16"),
+    ([0.0] * 4410, {}, TypeError, "got list"),
+    (np.zeros((4410, 2)), {}, ValueError, r"shape \(4410, 2\)"),
+    (np.zeros(4410), {"resample_filter": "sinc_window"}, ValueError, "resample_filter='sinc_window'"),
+    (np.zeros(4410), {"sample_rate_hz": 0}, ValueError, "sample_rate_hz=0"),
+    (np.zeros(4410), {"target_rate_hz": -16000}, ValueError, "target_rate_hz=-16000"),
+])
+def test_resample_bad_inputs(waveform, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        resample(waveform, **{"sample_rate_hz": 44100, "target_rate_hz": 16000, **kwargs})
+
+
 def test_resample_keeps_a_sine_and_same_rate_is_identity():
     t = np.arange(44100) / 44100
     sine = np.sin(2 * np.pi * 1000 * t)

@@ -15,7 +15,9 @@ def class_name(target):
     return "chirping_birds" if target == 14 else f"class_{target:02d}"
 
 
-def write_esc50(root, *, n_per_class=40, n_classes=50, suffix=".ogg", rows_hook=None, skip_audio=()):
+def write_esc50(root, *, n_per_class=40, n_classes=50, suffix=".ogg", rows_hook=None, skip_audio=(),
+                with_audio=True):
+    """Write an ESC-50 csv and (unless ``with_audio=False``: 2000 files take seconds) empty audio files."""
     meta = root / "esc50" / "meta"
     audio = root / "esc50" / "audio"
     meta.mkdir(parents=True)
@@ -32,7 +34,7 @@ def write_esc50(root, *, n_per_class=40, n_classes=50, suffix=".ogg", rows_hook=
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         writer.writerows(rows)
-    for row in rows:
+    for row in rows if with_audio else ():
         stem = row[0][:-4]
         if stem not in skip_audio:
             (audio / f"{stem}{suffix}").write_bytes(b"")
@@ -77,16 +79,27 @@ def test_verify_lists_missing_audio(tmp_path):
 
 
 def test_verify_rejects_an_incomplete_dataset(tmp_path):
-    write_esc50(tmp_path, rows_hook=lambda rows: rows[:-3])
+    write_esc50(tmp_path, rows_hook=lambda rows: rows[:-3], with_audio=False)
     with pytest.raises(ValueError, match=r"1997 clips.*\{49: 37\}"):
         ESC50(tmp_path).verify()
 
 
 def test_missing_column_is_named(tmp_path):
-    write_esc50(tmp_path)
+    write_esc50(tmp_path, with_audio=False)
     meta = tmp_path / "esc50" / "meta" / "esc50.csv"
     meta.write_text(meta.read_text().replace("target", "label", 1))
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['target'\]"):
+        ESC50(tmp_path)
+
+
+@pytest.mark.parametrize("column, value", [(2, "dog"), (1, ""), (2, "3.5")])
+def test_non_integer_target_or_fold_names_the_line(tmp_path, column, value):
+    def spoil(rows):
+        rows[6][column] = value
+        return rows
+    write_esc50(tmp_path, rows_hook=spoil, with_audio=False)
+    name = {1: "fold", 2: "target"}[column]
+    with pytest.raises(ValueError, match=rf"esc50\.csv' line 8: {name}='{value}' is not an integer"):
         ESC50(tmp_path)
 
 
@@ -94,8 +107,14 @@ def test_one_target_two_names_is_an_error(tmp_path):
     def rename(rows):
         rows[5][3] = "cat"
         return rows
-    write_esc50(tmp_path, rows_hook=rename)
+    write_esc50(tmp_path, rows_hook=rename, with_audio=False)
     with pytest.raises(ValueError, match="target 0 is named both 'class 00' and 'cat'"):
+        ESC50(tmp_path)
+
+
+def test_a_target_without_clips_is_named(tmp_path):
+    write_esc50(tmp_path, rows_hook=lambda rows: [row for row in rows if row[2] not in (3, 7)], with_audio=False)
+    with pytest.raises(ValueError, match=r"targets \[3, 7\] have no clip"):
         ESC50(tmp_path)
 
 

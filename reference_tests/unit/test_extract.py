@@ -4,8 +4,6 @@ A tiny stand-in embedder (a fixed random projection of the patches) replaces the
 TFLite models, so these tests check the extraction machinery, not a network.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile
@@ -15,8 +13,6 @@ from refzsl.exceptions import AudioError
 from refzsl.extract import Features, extract_files, find_audio_files, main
 from refzsl.frontend import waveform_to_patches
 from refzsl.params import YAMNET
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 class StandInEmbedder:
@@ -102,13 +98,14 @@ def test_cache_is_keyed_by_content_and_settings(clips, tmp_path):
     embedder = StandInEmbedder()
     extract_files([copy], clip_ids=["other"], embedder=embedder, cache=cache)
     assert embedder.calls == 0
-    # Changed audio, filter, or model: misses.
+    # Changed audio (clip a only), then another filter, short-clip policy or model (both clips): misses.
     write_tone(clips[0], frequency_hz=301)
-    for kwargs, model_sha in [({}, "0" * 64), ({"resample_filter": "kaiser_fast"}, "0" * 64), ({}, "1" * 64)]:
+    for kwargs, model_sha, misses in [({}, "0" * 64, 1), ({"resample_filter": "kaiser_fast"}, "0" * 64, 2),
+                                      ({"short_policy": "drop"}, "0" * 64, 2), ({}, "1" * 64, 2)]:
         embedder = StandInEmbedder()
         embedder.sha256 = model_sha
         extract_files(clips[:2], embedder=embedder, cache=cache, **kwargs)
-        assert embedder.calls >= 1, (kwargs, model_sha)
+        assert embedder.calls == misses, (kwargs, model_sha)
 
 
 def test_interrupted_run_resumes(clips, tmp_path):
@@ -177,6 +174,18 @@ def test_save_and_load_round_trip(clips, tmp_path):
         Features.load(tmp_path / "other.npz")
 
 
+def test_all_clips_dropped_round_trips_as_empty(tmp_path):
+    short = write_tone(tmp_path / "short.wav", seconds=0.5)
+    features = extract_files([short], embedder=StandInEmbedder(), cache=False, short_policy="drop")
+    assert len(features) == 0 and features.clip_embeddings.shape == (0, 8)
+    assert features.segment_embeddings == [] and features.segment_scores is None
+    features.save(tmp_path / "empty.npz")
+    loaded = Features.load(tmp_path / "empty.npz")
+    assert loaded.clip_ids == [] and loaded.segment_embeddings == [] and loaded.segment_scores is None
+    assert loaded.clip_embeddings.shape == (0, 8)
+    assert [d["clip_id"] for d in loaded.manifest["dropped"]] == ["short"]
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"clip_ids": ["x", "x", "y"]}, ValueError, r"Duplicate clip ids.*'x'"),
     ({"clip_ids": ["x"]}, ValueError, "1 clip ids for 3 paths"),
@@ -221,10 +230,8 @@ def test_progress_bar_only_when_asked(clips, capsys):
     assert "3/3" in capsys.readouterr().err
 
 
-def test_cli_with_the_vggish_fixture(clips, tmp_path, capsys):
-    model = FIXTURES / "vggish_tiny.tflite"
-    if not model.is_file():
-        pytest.skip("VGGish fixture model not built yet")
+def test_cli_with_the_vggish_fixture(clips, tmp_path, capsys, fixtures_dir):
+    model = fixtures_dir / "vggish_tiny.tflite"  # committed: a missing fixture must fail, not skip
     out = tmp_path / "out.npz"
     code = main([str(clips[0].parent), "-o", str(out), "--embedder", "vggish", "--model-path", str(model),
                  "--cache-dir", str(tmp_path / "cache"), "--quiet"])

@@ -180,6 +180,16 @@ def test_bad_waveforms(waveform, kwargs, error, message):
         waveform_to_patches(waveform, **kwargs)
 
 
+@pytest.mark.parametrize("waveform, error, message", [
+    (np.zeros(16000, dtype=np.int16), TypeError, "int16"),
+    (np.zeros((16000, 2)), ValueError, r"\(16000, 2\)"),
+    (np.array([0.0, np.nan] * 8000), AudioError, "NaN or Inf"),
+])
+def test_log_mel_spectrogram_checks_its_waveform(waveform, error, message):
+    with pytest.raises(error, match=message):
+        log_mel_spectrogram(waveform)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"lower_edge_hz": -1.0}, "lower_edge_hz=-1.0"),
     ({"lower_edge_hz": 8000.0, "upper_edge_hz": 7500.0}, "below"),
