@@ -26,7 +26,8 @@ Conventions shared by every kernel (and checked by the tests):
 - λ is the SGD step of the penalty λ‖W‖²_F: each sample multiplies W by
   (1 − 2ηλ) before its hinge update, both computed at the same W. The fast
   kernels keep that factor as a scalar (W = scale · V) so that the decay costs
-  O(1) per sample; V is folded back when the scale gets tiny.
+  O(1) per sample (with λ > 0 the dual kernel ran 1.4–1.8× slower when it
+  decayed its state eagerly); V is folded back when the scale gets tiny.
 - Update rules: ``"algorithm1"`` (weight β_⌊(C−1)/r⌋ for the violator at
   sorted position r) and ``"rank_normalised"`` (weight β_K / K on every
   violator, K = number of violators: P2 eq. 7, and the authors' later code).
@@ -139,72 +140,80 @@ def oracle_epoch(X, y, Phi, W, order, learning_rate, decay, update_code, beta):
     return n_violations
 
 
-def _violator_weights(losses, n_classes, update_code, beta, violators, weights):
-    """Fill ``violators``/``weights`` with the violating classes in sorted order.
+def _vector_matrix(u, M, out):
+    """out ← uᵀ M by explicit loops, not BLAS.
 
-    ``losses`` holds one loss per class. Returns K, the number of violators;
-    entries beyond K are left as they were.
+    Every column is summed in the same order, so equal columns of M (classes
+    with equal embeddings) give bit-identical scores: exact ties, as in the oracle.
     """
+    out[:] = 0.0
+    for j in range(M.shape[0]):
+        u_j = u[j]
+        for k in range(M.shape[1]):
+            out[k] += u_j * M[j, k]
+
+
+def _rank_violators(scores, scale, y_n, update_code, beta, losses, violators, weights):
+    """Rank one sample's violating classes and give each its weight.
+
+    ``scale · scores`` are the scores F(x_n, y; W) of every class; ``losses``,
+    ``violators`` and ``weights`` are work buffers of length C. Fills
+    ``violators[:K]`` with the violating classes, largest loss first (ties by
+    class index), and ``weights[:K]`` with their update weights; returns K.
+    """
+    n_classes = scores.shape[0]
     n_violators = 0
     for k in range(n_classes):
+        delta = 0.0 if k == y_n else 1.0
+        losses[k] = delta + scale * scores[k] - scale * scores[y_n]
         if losses[k] > 0.0:
             violators[n_violators] = k
             n_violators += 1
     if n_violators > 1:
-        # mergesort is stable: equal losses keep increasing class index
+        # Violators occupy sorted positions 1..K; mergesort is stable, so equal
+        # losses keep increasing class index, as in the oracle's sort.
         ranked = np.argsort(-losses[violators[:n_violators]], kind="mergesort")
-        ranked_classes = violators[:n_violators][ranked]
-        for r in range(n_violators):
-            violators[r] = ranked_classes[r]
-            if update_code == _ALGORITHM1:
-                weights[r] = beta[(n_classes - 1) // (r + 1)]
-            else:
-                weights[r] = beta[n_violators] / n_violators
-    elif n_violators == 1:
-        weights[0] = beta[n_classes - 1] if update_code == _ALGORITHM1 else beta[1]
+        violators[:n_violators] = violators[:n_violators][ranked]
+    for r in range(n_violators):
+        if update_code == _ALGORITHM1:
+            weights[r] = beta[(n_classes - 1) // (r + 1)]
+        else:
+            weights[r] = beta[n_violators] / n_violators
     return n_violators
+
+
+def _decay(state, scale, decay):
+    """W ← decay · W for W = scale[0] · state, in O(1) unless the scale is folded back."""
+    scale[0] *= decay
+    if scale[0] < _MIN_SCALE:
+        state *= scale[0]
+        scale[0] = 1.0
 
 
 def rank1_epoch(X, y, Phi, PhiT, V, scale, order, learning_rate, decay, update_code, beta):
     """One epoch with one summed rank-1 update per sample; W = scale[0] · V.
 
     Parameters as :func:`oracle_epoch`, except: ``PhiT`` is ``Phi.T`` made
-    C-contiguous [d_s, C] (so score loops run over contiguous memory); ``V``
-    [d_a, d_s] and ``scale`` [1] hold W = scale[0] · V and are updated in place.
+    C-contiguous [d_s, C] (so the score loop runs over contiguous memory);
+    ``V`` [d_a, d_s] and ``scale`` [1] hold W = scale[0] · V, updated in place.
     """
     n_classes, d_s = Phi.shape
     d_a = X.shape[1]
-    n_steps = order.shape[0]
     scores = np.empty(n_classes)
     losses = np.empty(n_classes)
     violators = np.empty(n_classes, dtype=np.int64)
     weights = np.empty(n_classes)
     direction = np.empty(d_s)
     n_violations = 0
-    theta_v = np.zeros(d_s)
-    if n_steps > 0:
-        theta_v = np.dot(X[order[0]], V)  # θᵀ V for the first sample (BLAS gemv)
-    for t in range(n_steps):
+    for t in range(order.shape[0]):
         n = order[t]
         y_n = y[n]
-        scores[:] = 0.0
-        for j in range(d_s):
-            u_j = theta_v[j]
-            for k in range(n_classes):
-                scores[k] += u_j * PhiT[j, k]
-        for k in range(n_classes):
-            delta = 0.0 if k == y_n else 1.0
-            losses[k] = delta + scale[0] * scores[k] - scale[0] * scores[y_n]
-        n_violators = _violator_weights(losses, n_classes, update_code, beta, violators, weights)
+        theta_v = np.dot(X[n], V)  # BLAS gemv: θᵀ W up to the scale
+        _vector_matrix(theta_v, PhiT, scores)
+        n_violators = _rank_violators(scores, scale[0], y_n, update_code, beta, losses, violators, weights)
         n_violations += n_violators
-        scale[0] *= decay
-        if scale[0] < _MIN_SCALE:
-            V *= scale[0]
-            scale[0] = 1.0
-        has_next = t + 1 < n_steps
+        _decay(V, scale, decay)
         if n_violators == 0:
-            if has_next:
-                theta_v = np.dot(X[order[t + 1]], V)
             continue
         # g = Σ_r w_r (φ(y_r) − φ(y_n));  W ← decay·W − η θ gᵀ
         total_weight = 0.0
@@ -217,23 +226,10 @@ def rank1_epoch(X, y, Phi, PhiT, V, scale, order, learning_rate, decay, update_c
         for j in range(d_s):
             direction[j] -= total_weight * Phi[y_n, j]
         step = learning_rate / scale[0]
-        if has_next:
-            # One pass over V (memory-bound when V outgrows the cache): apply this
-            # update and accumulate the next sample's θᵀ V from the updated rows.
-            next_n = order[t + 1]
-            theta_v[:] = 0.0
-            for i in range(d_a):
-                coefficient = step * X[n, i]
-                x_next = X[next_n, i]
-                for j in range(d_s):
-                    updated = V[i, j] - coefficient * direction[j]
-                    V[i, j] = updated
-                    theta_v[j] += x_next * updated
-        else:
-            for i in range(d_a):
-                coefficient = step * X[n, i]
-                for j in range(d_s):
-                    V[i, j] -= coefficient * direction[j]
+        for i in range(d_a):
+            coefficient = step * X[n, i]
+            for j in range(d_s):
+                V[i, j] -= coefficient * direction[j]
     return n_violations
 
 
@@ -275,20 +271,10 @@ def dual_epoch(X, y, gram, B, scale, order, learning_rate, decay, update_code, b
         n = order[t]
         y_n = y[n]
         theta_b = np.dot(B, X[n])  # BLAS gemv: θᵀ A up to the scale
-        scores[:] = 0.0
-        for c in range(n_classes):
-            v_c = theta_b[c]
-            for k in range(n_classes):
-                scores[k] += v_c * gram[c, k]
-        for k in range(n_classes):
-            delta = 0.0 if k == y_n else 1.0
-            losses[k] = delta + scale[0] * scores[k] - scale[0] * scores[y_n]
-        n_violators = _violator_weights(losses, n_classes, update_code, beta, violators, weights)
+        _vector_matrix(theta_b, gram, scores)
+        n_violators = _rank_violators(scores, scale[0], y_n, update_code, beta, losses, violators, weights)
         n_violations += n_violators
-        scale[0] *= decay
-        if scale[0] < _MIN_SCALE:
-            B *= scale[0]
-            scale[0] = 1.0
+        _decay(B, scale, decay)
         if n_violators == 0:
             continue
         # A ← decay·A − η θ cᵀ with c_{y_r} = w_r and c_{y_n} = −Σ_r w_r
@@ -318,7 +304,8 @@ def jitted(function):
     if not _JITTED:
         from numba.extending import register_jitable
 
-        register_jitable(_violator_weights)  # the kernels call it: compile it with them
+        for helper in (_vector_matrix, _rank_violators, _decay):  # the kernels call them: compile them in
+            register_jitable(helper)
     if function not in _JITTED:
         import numba
 

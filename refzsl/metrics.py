@@ -56,8 +56,10 @@ def _check_labels(y_true, n_classes=None, name="y_true"):
 
 def _check_binary(y_true, name="y_true"):
     targets = np.asarray(y_true)
-    if targets.ndim != 2 or not np.isin(targets, (0, 1)).all():
-        raise ValueError(f"{name} must be a binary 0/1 matrix [n_samples, n_classes], got shape {targets.shape}")
+    if targets.ndim != 2 or targets.size == 0 or not np.isin(targets, (0, 1)).all():
+        raise ValueError(
+            f"{name} must be a non-empty binary 0/1 matrix [n_samples, n_classes], got shape {targets.shape}"
+        )
     return targets.astype(bool)
 
 

@@ -98,6 +98,7 @@ def test_confusion_matrix_and_per_class_accuracy():
         (lambda: metrics.top1_accuracy([0, 1], [[np.nan, 1], [0, 1]]), ValueError, "NaN"),
         (lambda: metrics.top_k_accuracy([0, 1], np.ones((2, 2)), 0), ValueError, "k must be an integer >= 1, got 0"),
         (lambda: metrics.mean_average_precision([[0, 2]], [[1, 2]]), ValueError, "binary 0/1 matrix"),
+        (lambda: metrics.mean_average_precision(np.zeros((0, 3)), np.zeros((0, 3))), ValueError, r"non-empty .* shape \(0, 3\)"),
         (lambda: metrics.mean_average_precision([[0, 0], [1, 0]], np.ones((2, 2))), ValueError, r"rows \[0\] .* no positive"),
         (lambda: metrics.mean_average_precision([[0, 1]], np.ones((1, 3))), ValueError, r"shape \(1, 2\) differs"),
         (lambda: metrics.class_average_precision([[0, 0]], np.ones((1, 2))), ValueError, "no positive label"),

@@ -173,3 +173,23 @@ def test_importing_the_kernels_does_not_import_numba():
     code = "import sys, refzsl.model, refzsl._ranksgd; print('numba' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_violators_are_ranked_by_loss_not_by_class_index(kernel):
+    # From W with scores (0, 0.2, 0.5) and y = 0 the losses are (0, 1.2, 1.5): class 2
+    # ranks first and gets β_⌊2/1⌋ = 1.5, class 1 second and gets β_⌊2/2⌋ = 1.
+    theta, y, Phi = np.array([[1.0, 0.0]]), np.array([0]), np.eye(3)
+    W = np.array([[0.0, 0.2, 0.5], [0.0, 0.0, 0.0]])
+    order, beta, scale = np.array([0]), rank_penalties(3), np.ones(1)
+    if kernel == "python":
+        oracle_epoch(theta, y, Phi, W, order, 0.1, 1.0, 0, beta)
+    elif kernel == "numba":
+        jitted(rank1_epoch)(theta, y, Phi, np.ascontiguousarray(Phi.T), W, scale, order, 0.1, 1.0, 0, beta)
+    else:
+        B = np.ascontiguousarray(W.T)  # W = Bᵀ Φ with Φ = I
+        jitted(dual_epoch)(theta, y, _ranksgd.gram_matrix(Phi), B, scale, order, 0.1, 1.0, 0, beta)
+        W = B.T @ Phi
+    direction = 1.5 * (Phi[2] - Phi[0]) + 1.0 * (Phi[1] - Phi[0])
+    expected = np.array([[0.0, 0.2, 0.5], [0.0, 0.0, 0.0]]) - 0.1 * np.outer(theta[0], direction)
+    np.testing.assert_allclose(scale[0] * W, expected, rtol=1e-15)
