@@ -1,0 +1,808 @@
+"""Zero-shot classification of audio files against free-text labels.
+
+What a practitioner wants: audio files and candidate class names nobody
+trained on in, a ranking of the names out::
+
+    from refzsl.classify import ZeroShotClassifier
+    classifier = ZeroShotClassifier.from_pretrained()          # shipped ESC-50 model
+    classifier.predict(["clip.wav"], ["siren", "dog", "rain"], top_k=2)
+    # [[('siren', 1.93), ('rain', 0.41)]]
+
+Three parts:
+
+* :class:`ClassifierModel` — a trained bilinear model as a file: ``W``, the
+  estimator's fitted input normalisation, the acoustic model's id and sha256,
+  the semantic embedding spec (recipe and options, identity of the vector files),
+  the training classes with their φ, and the versions. An ``.npz`` read with
+  ``allow_pickle=False``: arrays plus one JSON string, no pickle.
+  :func:`train_model` fits one; ``refzsl train`` is its command line.
+* Scorers — the method seam. A scorer has a ``name`` and
+  ``score(features, labels) -> float [n_files, n_labels]`` (higher = better),
+  where ``features`` is an :class:`refzsl.extract.Features` (clip embeddings =
+  patch mean, and per-patch YAMNet scores for methods that use the acoustic
+  model's own AudioSet classes). :class:`BilinearScorer` is θ(x)ᵀ W φ(label);
+  :func:`get_scorer` builds any method of :data:`METHODS` by name; ``conse``,
+  ``prototype`` and ``fused`` come from :mod:`refzsl.conse` (open vocabulary,
+  from YAMNet's own 521 AudioSet classes).
+* :class:`ZeroShotClassifier` — the product: embeds files, checks labels, scores
+  them with the chosen method and ranks.
+
+Compatibility check (:meth:`ClassifierModel.check`): a model is only meaningful
+with the acoustic model and the word vectors it was trained with. The acoustic
+model is checked by the sha256 of its file. The word vectors are checked by
+value, not by file hash: the φ of the training classes is stored in the model
+file and recomputed with the current vectors; the two must agree (to 1e-4).
+This accepts the same vectors in another file (a subset cut with
+``tools/make_vector_subset.py`` or the full GoogleNews file) and rejects
+different vectors. Two kinds of training class are skipped by the check: those
+the current vectors cannot embed (a smaller subset), provided at least half of
+the classes are compared; and those with a word the model's ``fallback`` option
+replaced (ESC-50's "chirping", absent from the shared GoogleNews subset), whose
+φ legitimately changes with a file that has the word.
+
+Speed: word-vector files are read once into a compact ``.npz`` cache (under
+``REFZSL_CACHE``), and clip features are cached by file content, so that a
+5 s file is classified in about a second of CPU, start-up included.
+"""
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .exceptions import AudioError, RefzslError
+
+__all__ = [
+    "MODEL_FORMAT",
+    "MODEL_FORMAT_VERSION",
+    "DEFAULT_MODEL_PATH",
+    "LABEL_RECIPES",
+    "METHODS",
+    "DEFAULT_METHOD",
+    "ModelMismatchError",
+    "parse_labels",
+    "check_labels",
+    "ClassifierModel",
+    "train_model",
+    "select_training",
+    "BilinearScorer",
+    "get_scorer",
+    "ZeroShotClassifier",
+]
+
+MODEL_FORMAT = "refzsl-bilinear-classifier"
+MODEL_FORMAT_VERSION = 1
+
+#: The shipped model: W trained on all 50 ESC-50 classes (tools/build_classifier_model.py).
+DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "classifier_esc50_yamnet.npz"
+
+#: Recipes that embed a bare label (free-text labels come without sentence descriptions).
+LABEL_RECIPES = ("WLE", "GLE", "WLE+GLE")
+
+#: Scoring methods of ``refzsl classify --method``: ``bilinear`` is the ESC-50-trained model file
+#: (:class:`BilinearScorer`); ``conse``, ``prototype`` (bilinear on YAMNet's AudioSet prototypes) and
+#: ``fused`` (ConSE + prototype) are the open-vocabulary scorers of :mod:`refzsl.conse`.
+METHODS = ("bilinear", "conse", "prototype", "fused")
+
+#: Method used when none is given.
+DEFAULT_METHOD = "bilinear"
+
+# Tolerance of the vector check: φ rows are unit-scale float32 averages of word vectors.
+_PHI_ATOL = 1e-4
+
+
+class ModelMismatchError(RefzslError, ValueError):
+    """A model file does not fit the acoustic model or word vectors in use, or is not a model file."""
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------------
+
+def check_labels(labels):
+    """Validate candidate labels: non-empty strings, no duplicates, at least one.
+
+    Parameters
+    ----------
+    labels : sequence of str
+
+    Returns
+    -------
+    list of str
+        The labels with surrounding and repeated white space removed.
+
+    Raises
+    ------
+    TypeError
+        If ``labels`` is a single string, or holds something else than strings.
+    ValueError
+        If there are no labels, a label is empty, or two labels are the same
+        after case folding and white-space normalisation (both are named).
+    """
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be a sequence of str, not one str ({labels!r}); "
+                        "use parse_labels() to split a comma-separated string")
+    labels = list(labels)
+    if not labels:
+        raise ValueError("No labels given: pass at least one candidate label")
+    cleaned, seen = [], {}
+    for position, label in enumerate(labels, start=1):
+        if not isinstance(label, str):
+            raise TypeError(f"Label {position} must be a str, got {type(label).__name__} {label!r}")
+        label = " ".join(label.split())
+        if not label:
+            raise ValueError(f"Label {position} of {len(labels)} is empty")
+        key = label.casefold()
+        if key in seen:
+            raise ValueError(f"Duplicate label {label!r} (labels {seen[key]} and {position})")
+        seen[key] = position
+        cleaned.append(label)
+    return cleaned
+
+
+def parse_labels(text):
+    """Split a comma-separated label string (``"siren, dog barking, rain"``) and check it.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_labels`; an empty item (``"siren,,rain"``) is an empty label.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return check_labels(text.split(","))
+
+
+# --------------------------------------------------------------------------------------------
+# The model file
+# --------------------------------------------------------------------------------------------
+
+def _estimator_class():
+    from .model import BilinearZSL
+    return BilinearZSL
+
+
+def _estimator_param_names(estimator_class):
+    import inspect
+    signature = inspect.signature(estimator_class.__init__)
+    return [name for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind == parameter.KEYWORD_ONLY]
+
+
+def _is_json_scalar(value):
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _json_value(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (list, tuple)) and all(_is_json_scalar(item) for item in value):
+        return list(value)
+    return value
+
+
+def _versions():
+    versions = {"refzsl": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    for module in ("gensim", "ai_edge_litert"):
+        try:
+            from importlib.metadata import version
+            versions[module] = version(module.replace("_", "-"))
+        except Exception:  # not installed: nothing to record
+            pass
+    return versions
+
+
+@dataclass
+class ClassifierModel:
+    """A trained bilinear zero-shot classifier, with everything needed to use it safely.
+
+    Attributes
+    ----------
+    estimator : refzsl.model.BilinearZSL
+        Fitted; its ``W_`` is ``[embedding_dim, semantic_dim]``.
+    acoustic : dict
+        ``name`` (e.g. ``"yamnet"``), ``sha256`` of the model file, ``embedding_dim``,
+        ``front_end`` (:meth:`FrontEndParams.as_dict`), ``clip_pooling`` (``"mean"``).
+    semantic : dict
+        ``recipe`` and ``options`` (keyword arguments of
+        :func:`refzsl.semantic.class_embeddings`), ``vectors`` (identity of the
+        files used at training time: name, size, words, dimension — information
+        for error messages; the check is by value).
+    classes : list of str
+        Training classes, index = training target.
+    class_embeddings : np.ndarray [shape=(n_classes, semantic_dim)], float32
+        φ of ``classes`` at training time (the vector check recomputes it).
+    training : dict
+        Where the data came from, number of clips, hyper-parameters and how they
+        were chosen, training Top-1.
+    versions : dict
+        Package versions at training time.
+    """
+
+    estimator: object
+    acoustic: dict
+    semantic: dict
+    classes: list
+    class_embeddings: np.ndarray
+    training: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=_versions)
+
+    @property
+    def recipe(self):
+        """Semantic recipe, e.g. ``"WLE+GLE"``."""
+        return self.semantic["recipe"]
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the model to ``path`` (``.npz``; arrays + JSON metadata, no pickle).
+
+        Returns
+        -------
+        Path
+        """
+        path = Path(path)
+        estimator = self.estimator
+        params = {name: _json_value(getattr(estimator, name)) for name in _estimator_param_names(type(estimator))}
+        arrays, fitted = {}, {}
+        for name, value in vars(estimator).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                if value.dtype == object:
+                    raise TypeError(f"Fitted attribute {name} is an object array; cannot be saved without pickle")
+                arrays[f"estimator.{name}"] = value
+            else:
+                value = _json_value(value)
+                if not (_is_json_scalar(value) or isinstance(value, list)):
+                    raise TypeError(f"Fitted attribute {name} of type {type(value).__name__} cannot be saved")
+                fitted[name] = value
+        for name, value in params.items():
+            if not (_is_json_scalar(value) or isinstance(value, list)):
+                raise TypeError(f"Hyper-parameter {name}={value!r} cannot be saved as JSON")
+        metadata = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "estimator": {"class": f"{type(estimator).__module__}.{type(estimator).__name__}",
+                          "params": params, "fitted": fitted},
+            "acoustic": self.acoustic,
+            "semantic": self.semantic,
+            "classes": list(self.classes),
+            "training": self.training,
+            "versions": self.versions,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".partial.npz")
+        np.savez_compressed(temporary, metadata=np.array(json.dumps(metadata, sort_keys=True)),
+                            class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32), **arrays)
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ModelMismatchError
+            If the file is not a refzsl classifier model, or of a newer format version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Model file not found: {str(path)!r}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                contents = {name: archive[name] for name in archive.files}
+            metadata = json.loads(str(contents.pop("metadata")))
+        except (ValueError, KeyError, OSError, json.JSONDecodeError) as error:
+            raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model: {error}") from error
+        if metadata.get("format") != MODEL_FORMAT:
+            raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model "
+                                     f"(format {metadata.get('format')!r}, expected {MODEL_FORMAT!r})")
+        if metadata.get("format_version", 0) > MODEL_FORMAT_VERSION:
+            raise ModelMismatchError(
+                f"{str(path)!r} has format version {metadata['format_version']}; this refzsl "
+                f"({__version__}) reads up to {MODEL_FORMAT_VERSION}: upgrade refzsl")
+        estimator_class = _estimator_class()
+        spec = metadata["estimator"]
+        estimator = estimator_class(**spec["params"])
+        for name, value in spec["fitted"].items():
+            setattr(estimator, name, value)
+        for key in [key for key in contents if key.startswith("estimator.")]:
+            setattr(estimator, key[len("estimator."):], contents.pop(key))
+        return cls(estimator=estimator, acoustic=metadata["acoustic"], semantic=metadata["semantic"],
+                   classes=list(metadata["classes"]), class_embeddings=contents["class_embeddings"],
+                   training=metadata.get("training", {}), versions=metadata.get("versions", {}))
+
+    # ---- use --------------------------------------------------------------------------------
+
+    def label_embeddings(self, labels, *, root=None):
+        """φ of ``labels`` with the model's semantic recipe and options.
+
+        Raises
+        ------
+        OutOfVocabularyError
+            If words of a label are not in the vectors (``.missing``, ``.suggestions``).
+        """
+        from .semantic import class_embeddings
+        return class_embeddings(list(labels), self.recipe, root=root, vectors=_word_vectors(self.recipe, root=root),
+                                **self.semantic["options"])
+
+    def check(self, *, acoustic_sha256=None, root=None):
+        """Check that the model fits the acoustic model file and the word vectors in use.
+
+        Parameters
+        ----------
+        acoustic_sha256 : str, optional
+            sha256 of the acoustic model file that will embed the audio; not checked if None.
+        root : str or Path, optional
+            Data root the word vectors are read from.
+
+        Raises
+        ------
+        ModelMismatchError
+            If the acoustic model differs, or the current vectors give another φ for
+            the training classes (the message names the classes and the vector files).
+        """
+        expected = self.acoustic.get("sha256")
+        if acoustic_sha256 is not None and expected is not None and acoustic_sha256 != expected:
+            raise ModelMismatchError(
+                f"The model was trained on embeddings of {self.acoustic.get('name')} with sha256 "
+                f"{expected[:12]}…, but the acoustic model in use has sha256 {acoustic_sha256[:12]}…: "
+                "use the same model file, or retrain with `refzsl train`")
+        self._check_vectors(root=root)
+
+    def _check_vectors(self, *, root=None):
+        from .exceptions import OutOfVocabularyError
+        from .semantic import tokenize
+        stored = np.asarray(self.class_embeddings, dtype=np.float32)
+        # A class with a word replaced by the fallback (a word a vector subset lacks) gets another φ
+        # from a fuller file that has the word: such classes say nothing about the vectors themselves.
+        replaced = set(self.semantic["options"].get("fallback") or ())
+        current, compared = [], []
+        for index, name in enumerate(self.classes):
+            if replaced.intersection(tokenize(name)):
+                continue
+            try:
+                row = self.label_embeddings([name], root=root)[0]
+            except OutOfVocabularyError:
+                continue  # a smaller vector file than at training time; checked on the other classes
+            current.append(row)
+            compared.append(index)
+        vectors = ", ".join(f"{source.get('name')} ({source.get('words')} words × {source.get('dim')})"
+                            for source in self.semantic.get("vectors", []))
+        if 2 * len(compared) < len(self.classes):
+            raise ModelMismatchError(
+                f"Only {len(compared)} of the model's {len(self.classes)} training classes can be embedded "
+                f"with the current word vectors; the model was trained with {vectors or 'other vectors'}")
+        current = np.asarray(current, dtype=np.float32)
+        if current.shape[1] != stored.shape[1]:
+            raise ModelMismatchError(
+                f"The current word vectors give {current.shape[1]}-d embeddings for recipe {self.recipe}; "
+                f"the model was trained with {stored.shape[1]}-d ({vectors})")
+        differs = ~np.all(np.isclose(current, stored[compared], rtol=0, atol=_PHI_ATOL), axis=1)
+        if differs.any():
+            names = [self.classes[compared[i]] for i in np.flatnonzero(differs)]
+            shown = ", ".join(repr(name) for name in names[:5]) + (" …" if len(names) > 5 else "")
+            raise ModelMismatchError(
+                f"The current word vectors embed {len(names)} of the model's training classes differently "
+                f"({shown}): the model was trained with {vectors or 'other vectors'}. Use those vectors "
+                "(REFZSL_DATA / --data-root) or retrain with `refzsl train`")
+
+
+# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npy): reading the
+# shared GloVe text takes ~1 s and gensim's import another ~1.5 s, most of a 2 s classification budget.
+# Larger files (the full GoogleNews, 3.6 GB) are better served by gensim's own memory-mapped format.
+_VECTOR_CACHE_MAX_BYTES = 256 * 2 ** 20
+
+
+class _CachedVectors:
+    """Read-only word vectors with the part of gensim's ``KeyedVectors`` interface refzsl.semantic uses."""
+
+    def __init__(self, words, vectors):
+        self.index_to_key = words
+        self.key_to_index = {word: index for index, word in enumerate(words)}
+        self.vectors = vectors
+        self.vector_size = vectors.shape[1]
+
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, word):
+        return word in self.key_to_index
+
+    def __getitem__(self, words):
+        if isinstance(words, str):
+            return self.vectors[self.key_to_index[words]]
+        return self.vectors[[self.key_to_index[word] for word in words]]
+
+
+_VECTORS = {}
+
+
+def _word_vectors(recipe, *, root=None):
+    """The word vectors of a label recipe's parts, ``{"word2vec"|"glove": vectors}``, from the cache when possible.
+
+    The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
+    ``config.cache_dir()/vectors``; it holds exactly the values gensim reads, as float32.
+    """
+    import hashlib
+
+    from . import config
+    from .vectors import load_word_vectors
+    chosen = {}
+    for part, asset in (("WLE", "word2vec"), ("GLE", "glove")):
+        if part not in recipe.split("+"):
+            continue
+        path = config.asset_path(asset, root=root).resolve()
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _VECTORS:
+            if stat.st_size > _VECTOR_CACHE_MAX_BYTES:
+                _VECTORS[key] = load_word_vectors(path)
+            else:
+                digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
+                cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
+                if not cached.is_file():
+                    keyed_vectors = load_word_vectors(path)
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    partial = cached.with_name(cached.name + ".partial.npz")
+                    np.savez(partial, words=np.array(keyed_vectors.index_to_key),
+                             vectors=np.asarray(keyed_vectors.vectors, dtype=np.float32))
+                    partial.replace(cached)
+                with np.load(cached, allow_pickle=False) as archive:
+                    _VECTORS[key] = _CachedVectors(archive["words"].tolist(), archive["vectors"])
+        chosen[asset] = _VECTORS[key]
+    return chosen
+
+
+def _vector_identity(recipe, *, root=None):
+    """Name, size, vocabulary size and dimension of the word-vector files a recipe reads."""
+    from . import config
+    sources = []
+    for part, asset in (("WLE", "word2vec"), ("GLE", "glove")):
+        if part not in recipe.split("+"):
+            continue
+        path = config.asset_path(asset, root=root)
+        vectors = _word_vectors(part, root=root)[asset]
+        sources.append({"asset": asset, "name": path.name, "bytes": path.stat().st_size,
+                        "words": len(vectors.index_to_key), "dim": int(vectors.vector_size)})
+    return sources
+
+
+def train_model(embeddings, labels, *, classes=None, recipe="WLE+GLE", semantic_options=None,
+                estimator_params=None, acoustic=None, training=None, root=None):
+    """Fit a bilinear classifier on clip embeddings with class-name labels.
+
+    Parameters
+    ----------
+    embeddings : np.ndarray [shape=(n_clips, embedding_dim)], floating
+        Clip embeddings (patch mean) of the acoustic model described by ``acoustic``.
+    labels : sequence of str [length n_clips]
+        Class name of each clip.
+    classes : sequence of str, optional
+        Training classes in target order; default: the sorted distinct labels.
+    recipe : str in LABEL_RECIPES
+        Semantic embedding of the class names.
+    semantic_options : dict, optional
+        Extra keyword arguments of :func:`refzsl.semantic.class_embeddings`
+        (``oov``, ``fallback``, ``normalize_parts``); stored in the model.
+    estimator_params : dict, optional
+        Keyword arguments of :class:`refzsl.model.BilinearZSL` (``learning_rate``,
+        ``n_epochs``, ``reg_lambda``, ``random_state`` …).
+    acoustic : dict, optional
+        Acoustic model identity (see :class:`ClassifierModel`); stored and checked at use.
+    training : dict, optional
+        Description of the data and of how hyper-parameters were chosen; stored.
+    root : str or Path, optional
+        Data root of the word vectors.
+
+    Returns
+    -------
+    ClassifierModel
+
+    Raises
+    ------
+    ValueError
+        For a recipe outside :data:`LABEL_RECIPES`, mismatched lengths, a label
+        outside ``classes``, or fewer than two classes.
+    OutOfVocabularyError
+        If a class name has words missing from the vectors.
+    """
+    if recipe not in LABEL_RECIPES:
+        raise ValueError(f"recipe={recipe!r} cannot embed free-text labels; choose one of {LABEL_RECIPES}")
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    labels = [str(label) for label in labels]
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(labels):
+        raise ValueError(f"embeddings of shape {list(embeddings.shape)} do not match {len(labels)} labels")
+    classes = sorted(set(labels)) if classes is None else check_labels(classes)
+    if len(classes) < 2:
+        raise ValueError(f"Training needs at least two classes, got {classes}")
+    index = {name: target for target, name in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(f"Labels not among classes: {unknown[:5]}")
+    targets = np.array([index[label] for label in labels], dtype=np.int64)
+    semantic_options = dict(semantic_options or {})
+    semantic = {"recipe": recipe, "options": semantic_options, "vectors": _vector_identity(recipe, root=root)}
+    from .semantic import class_embeddings
+    phi = np.asarray(class_embeddings(classes, recipe, root=root, vectors=_word_vectors(recipe, root=root),
+                                      **semantic_options), dtype=np.float32)
+    estimator = _estimator_class()(**dict(estimator_params or {})).fit(embeddings, targets, phi)
+    training = dict(training or {})
+    training.setdefault("n_clips", int(len(labels)))
+    training["train_top1"] = float(estimator.score(embeddings, targets, phi))
+    return ClassifierModel(estimator=estimator, acoustic=dict(acoustic or {}), semantic=semantic,
+                           classes=classes, class_embeddings=phi, training=training)
+
+
+def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, grid=None, seed=0,
+                    semantic_options=None, root=None):
+    """Choose the recipe and the hyper-parameters on validation classes, zero-shot.
+
+    For each recipe, :func:`refzsl.esc50.select_hyper_parameters` trains every
+    candidate of the grid (λ, η, epochs) on inner class folds of the training
+    classes and scores (mAP) the held-out classes of each fold, which the inner
+    model never saw — the situation of a user's new labels. The recipe and
+    candidate with the best mean validation mAP win (ties: the earlier recipe).
+
+    Parameters
+    ----------
+    embeddings, labels, classes, semantic_options, root
+        As :func:`train_model` (at least 4 classes).
+    recipes : sequence of str in LABEL_RECIPES
+    grid : dict, optional
+        Candidate ``reg_lambda``, ``learning_rate``, ``n_epochs`` (default
+        :data:`refzsl.esc50.DEFAULT_GRID`).
+    seed : int
+        Seeds the inner folds and the sample order.
+
+    Returns
+    -------
+    dict
+        ``recipe``, ``params`` (``reg_lambda``, ``learning_rate``, ``n_epochs``),
+        ``validation_map``, ``validation_top1``, ``table`` (every recipe × candidate).
+    """
+    from .esc50 import select_hyper_parameters
+    from .semantic import class_embeddings
+
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    classes = sorted(set(labels)) if classes is None else list(classes)
+    index = {name: target for target, name in enumerate(classes)}
+    targets = np.array([index[label] for label in labels], dtype=np.int64)
+    semantic_options = dict(semantic_options or {})
+    table = []
+    for recipe in recipes:
+        if recipe not in LABEL_RECIPES:
+            raise ValueError(f"recipe={recipe!r} cannot embed free-text labels; choose from {LABEL_RECIPES}")
+        phi = class_embeddings(classes, recipe, root=root, vectors=_word_vectors(recipe, root=root),
+                               **semantic_options)
+        _, rows = select_hyper_parameters(embeddings, targets, phi, range(len(classes)), grid=grid, seed=seed)
+        table += [{"recipe": recipe, **row} for row in rows]
+    best = max(range(len(table)), key=lambda i: (table[i]["validation_map"], -i))
+    chosen = table[best]
+    return {"recipe": chosen["recipe"],
+            "params": {key: chosen[key] for key in ("reg_lambda", "learning_rate", "n_epochs")},
+            "validation_map": chosen["validation_map"], "validation_top1": chosen["validation_top1"],
+            "criterion": "mean validation mAP over inner class folds (refzsl.esc50.select_hyper_parameters)",
+            "table": table}
+
+
+# --------------------------------------------------------------------------------------------
+# Scorers: the method seam
+# --------------------------------------------------------------------------------------------
+
+class BilinearScorer:
+    """Score labels by the bilinear compatibility θ(x)ᵀ W φ(label) of a trained model.
+
+    Parameters
+    ----------
+    model : ClassifierModel
+    root : str or Path, optional
+        Data root of the word vectors.
+    """
+
+    name = "bilinear"
+
+    def __init__(self, model, *, root=None):
+        self.model = model
+        self.root = root
+
+    def score(self, features, labels):
+        """Compatibility of every clip with every label.
+
+        Parameters
+        ----------
+        features : refzsl.extract.Features
+            Uses ``clip_embeddings`` ``[n_files, embedding_dim]``.
+        labels : sequence of str
+
+        Returns
+        -------
+        np.ndarray [shape=(n_files, n_labels)], float
+        """
+        phi = self.model.label_embeddings(labels, root=self.root)
+        return np.asarray(self.model.estimator.decision_function(features.clip_embeddings, phi))
+
+
+def get_scorer(method, *, model=None, root=None):
+    """Build the scorer of a method of :data:`METHODS`.
+
+    Parameters
+    ----------
+    method : str in METHODS
+    model : ClassifierModel, optional
+        The bilinear model (needed by ``bilinear`` only).
+    root : str or Path, optional
+        Data root (word vectors, YAMNet class map, ontology).
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown, or a model is needed and not given.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}")
+    if method == "bilinear":
+        if model is None:
+            raise ValueError("Method 'bilinear' needs a bilinear model (model=None given)")
+        return BilinearScorer(model, root=root)
+    from . import conse  # the open-vocabulary methods, with settings chosen on AudioSet-side validation
+    if method == "conse":
+        return conse.ConSEScorer(root=root)
+    if method == "prototype":
+        return conse.PrototypeBilinearScorer(root=root)
+    weight = conse.DEFAULTS["fusion_weight"]
+    return conse.FusedScorer([conse.ConSEScorer(root=root), conse.PrototypeBilinearScorer(root=root)],
+                             [weight, 1.0 - weight])
+
+
+# --------------------------------------------------------------------------------------------
+# The product
+# --------------------------------------------------------------------------------------------
+
+class ZeroShotClassifier:
+    """Rank free-text labels for audio files.
+
+    Parameters
+    ----------
+    model : ClassifierModel
+        The bilinear model (its acoustic model and vectors are checked on first use).
+    method : str in METHODS
+        Scoring method (:data:`DEFAULT_METHOD` by default).
+    root : str or Path, optional
+        Data root: YAMNet model, word vectors.
+    short_policy : {"error", "pad"}
+        Audio shorter than one patch (0.975 s): an :class:`AudioError` naming the
+        file (default), or zero-padded to one patch.
+    cache : bool
+        Reuse clip features cached by content under ``REFZSL_CACHE`` (label-independent).
+
+    Examples
+    --------
+    >>> classifier = ZeroShotClassifier.from_pretrained()          # doctest: +SKIP
+    >>> classifier.predict(["dog.wav"], ["dog barking", "rain"])    # doctest: +SKIP
+    [[('dog barking', 1.93), ('rain', -0.41)]]
+    """
+
+    def __init__(self, model, *, method=DEFAULT_METHOD, root=None, short_policy="error", cache=True):
+        if method not in METHODS:
+            raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}")
+        if short_policy not in ("error", "pad"):
+            raise ValueError(f"short_policy must be 'error' or 'pad', got {short_policy!r}")
+        self.model = model
+        self.method = method
+        self.root = root
+        self.short_policy = short_policy
+        self.cache = cache
+        self._scorer = None
+        self._embedder = None
+        self._checked = False
+
+    @classmethod
+    def from_pretrained(cls, path=None, **kwargs):
+        """Load a model file (default: the shipped ESC-50 model) and wrap it.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Model file written by ``refzsl train``; default :data:`DEFAULT_MODEL_PATH`.
+        **kwargs
+            Passed to :class:`ZeroShotClassifier` (``method``, ``root`` …).
+        """
+        return cls(ClassifierModel.load(DEFAULT_MODEL_PATH if path is None else path), **kwargs)
+
+    @property
+    def scorer(self):
+        """The scorer of :attr:`method` (built on first use)."""
+        if self._scorer is None:
+            self._scorer = get_scorer(self.method, model=self.model, root=self.root)
+        return self._scorer
+
+    def embed(self, files):
+        """Clip features of audio files (YAMNet; clip = patch mean).
+
+        Returns
+        -------
+        refzsl.extract.Features
+
+        Raises
+        ------
+        AudioError
+            If a file cannot be read or is too short; the message names it.
+        """
+        from .extract import extract_files
+        paths = [Path(path) for path in files]
+        if not paths:
+            raise ValueError("No audio files given")
+        for path in paths:
+            if not path.is_file():
+                raise AudioError(f"Audio file {str(path)!r} does not exist")
+        if self._embedder is None:
+            from .embedders import get_embedder
+            self._embedder = get_embedder(self.model.acoustic.get("name", "yamnet"), root=self.root)
+        features = extract_files(paths, clip_ids=[str(index) for index in range(len(paths))],
+                                 embedder=self._embedder, cache=self.cache, short_policy=self.short_policy)
+        if not self._checked and self.method == "bilinear":  # the other methods do not use the model file
+            self.model.check(acoustic_sha256=features.manifest.get("model_sha256"), root=self.root)
+            self._checked = True
+        return features
+
+    def score_files(self, files, labels):
+        """Scores of every label for every file.
+
+        Parameters
+        ----------
+        files : sequence of str or Path
+        labels : sequence of str
+
+        Returns
+        -------
+        np.ndarray [shape=(n_files, n_labels)], float
+            Method-specific scale; higher = better.
+        """
+        labels = check_labels(labels)
+        return self.scorer.score(self.embed(files), labels)
+
+    def predict(self, files, labels, *, top_k=None):
+        """Ranked labels with scores, for each file.
+
+        Parameters
+        ----------
+        files : sequence of str or Path
+        labels : sequence of str
+            Candidate labels (free text; every word must be in the word vectors).
+        top_k : int >= 1, optional
+            Keep the best ``top_k`` labels (default: all).
+
+        Returns
+        -------
+        list [n_files] of list [top_k] of (label, score)
+            Best first.
+
+        Raises
+        ------
+        ValueError
+            For empty or duplicate labels, or a bad ``top_k``.
+        OutOfVocabularyError
+            For labels with unknown words (``.missing``, ``.suggestions``).
+        AudioError
+            For unreadable or too-short audio, naming the file.
+        ModelMismatchError
+            If the model does not fit the acoustic model or vectors in use.
+        """
+        labels = check_labels(labels)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        scores = self.scorer.score(self.embed(files), labels)
+        keep = len(labels) if top_k is None else min(top_k, len(labels))
+        ranked = []
+        for row in np.asarray(scores, dtype=np.float64):
+            order = np.argsort(-row, kind="stable")[:keep]
+            ranked.append([(labels[i], float(row[i])) for i in order])
+        return ranked
