@@ -11,8 +11,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import resampy
-import resampy.filters
 import soundfile
 
 from .exceptions import AudioError
@@ -106,6 +104,8 @@ def resample(waveform, *, sample_rate_hz, target_rate_hz, resample_filter="kaise
         if plan is not None:
             return _resample_polyphase(np.asarray(waveform, dtype=np.float64), plan).astype(waveform.dtype,
                                                                                               copy=False)
+    import resampy  # imported here: it loads numba, which 16 kHz input never needs
+
     return resampy.resample(waveform, sample_rate_hz, target_rate_hz, filter=resample_filter)
 
 
@@ -142,6 +142,8 @@ def _polyphase_plan(sr_orig, sr_new, resample_filter):
     shifted by ``n_p``, into one matrix turns resampy's per-sample loop into one matrix product
     over input frames hopped by ``down``. Returns None when that matrix would be too large.
     """
+    import resampy.filters  # imported here: it loads numba, which 16 kHz input never needs
+
     sample_ratio = float(sr_new) / sr_orig
     interp_win, num_table, _ = resampy.filters.get_filter(resample_filter)
     if sample_ratio < 1:
