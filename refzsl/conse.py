@@ -1,0 +1,724 @@
+"""Open-vocabulary zero-shot scoring from YAMNet's own AudioSet classes.
+
+YAMNet already recognises 521 AudioSet classes. Two ways to carry that knowledge
+to labels nobody trained on, and their combination:
+
+* :class:`ConSE` — convex combination of semantic embeddings (Norouzi et al.,
+  2014). For a clip, keep the ``n_top`` AudioSet classes YAMNet scores highest,
+  φ̂(x) = Σ_k p_k φ(k) / Σ_k p_k over their semantic embeddings, and score each
+  candidate label by cos(φ̂(x), φ(label)). Nothing is trained.
+* :class:`PrototypeBilinear` — the columns of YAMNet's 1024→521 classifier
+  (:meth:`refzsl.embedders.YAMNet.classifier_weights`, read from the model file)
+  are acoustic prototypes of the 521 classes; Training Algorithm 1
+  (:class:`refzsl.model.BilinearZSL`) fits W on the (prototype, φ(class)) pairs,
+  and a clip embedding θ(x) scores any label by θ(x)ᵀ W φ(label).
+* :func:`fuse_scores` — score-level fusion: each method's scores are
+  standardised over the candidate labels of a clip (zero mean, unit variance),
+  then mixed with weights.
+
+The scorers (:class:`ConSEScorer`, :class:`PrototypeBilinearScorer`,
+:class:`FusedScorer`) follow the method seam of :mod:`refzsl.classify`:
+``score(features, labels) -> float [n_clips, n_labels]``.
+
+Semantic side (:class:`AudioSetVocabulary`): the 521 YAMNet classes joined by
+MID with the AudioSet ontology. Every part of a recipe of
+:mod:`refzsl.semantic` embeds the class's display name ("Chirp, tweet"),
+except that WSE/GSE embed the ontology description and BSE embeds what
+``sentence_text`` says. A free-text label is embedded with the same recipe,
+every part embedding the label itself. Tables are cached under
+``config.cache_dir()/openvocab`` keyed by their content (texts, model and
+vector fingerprints, options).
+
+The defaults (:data:`DEFAULTS`) were chosen on AudioSet-side validation only
+(never ESC-50): ``python -m refzsl.openset --select`` re-runs it (see
+:func:`refzsl.openset.select_settings`).
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from . import config
+
+__all__ = [
+    "POOLINGS",
+    "SENTENCE_TEXTS",
+    "DEFAULTS",
+    "AudioSetVocabulary",
+    "audioset_vocabulary",
+    "OOV_POLICIES",
+    "label_embeddings",
+    "pool_scores",
+    "standardise_scores",
+    "fuse_scores",
+    "ConSE",
+    "PrototypeBilinear",
+    "ConSEScorer",
+    "PrototypeBilinearScorer",
+    "FusedScorer",
+]
+
+#: Clip-level pooling of YAMNet's per-patch class scores: ``"mean"`` (YAMNet's own clip
+#: inference averages the patch scores), ``"max"`` (the strongest patch), ``"embedding"``
+#: (the classifier applied to the mean patch embedding: sigmoid(θ̄ W + b)).
+POOLINGS = ("mean", "max", "embedding")
+
+#: What a BSE part embeds on the AudioSet side: the display name or the ontology description.
+SENTENCE_TEXTS = ("name", "description")
+
+#: Settings chosen on the AudioSet-side validation of :func:`refzsl.openset.select_settings`.
+#: Selected 2026-11-21 (5 draws × 50 hidden classes, seed 0; ``python -m refzsl.openset --select``):
+#: ConSE WLE+BSE (names) T=2 Top-1 0.332 (BSE 0.328, WLE 0.276, WLE+GLE 0.292 at their best T;
+#: BSE of descriptions 0.160); prototype bilinear η=0.03, 20 epochs 0.248; fusion weight 0.4 → 0.400.
+#: Pooling is not selectable this way: YAMNet's own clip inference (mean of patch scores).
+DEFAULTS = MappingProxyType({
+    "recipe": "WLE+BSE",
+    "sentence_text": "name",
+    "n_top": 2,
+    "pooling": "mean",
+    "learning_rate": 0.03,
+    "n_epochs": 20,
+    "fusion_weight": 0.4,
+})
+
+_TABLE_VERSION = 1
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def _l2_normalise_rows(matrix):
+    matrix = np.asarray(matrix, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def _fingerprint(path):
+    """Size + sha256 of the first and last MiB of a file (cheap content key)."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(_FINGERPRINT_BYTES))
+        if size > 2 * _FINGERPRINT_BYTES:
+            handle.seek(size - _FINGERPRINT_BYTES)
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def _check_recipe(recipe, sentence_text):
+    from . import semantic
+    parts = semantic.get_recipe(recipe)
+    if sentence_text not in SENTENCE_TEXTS:
+        raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
+    return parts
+
+
+def _source_key(part, root):
+    from . import semantic
+    source = semantic.PARTS[part][0]
+    if source == "sentence":
+        model = semantic.default_sentence_model()
+        weights = sorted(os.path.join(model, name) for name in os.listdir(model)
+                         if name.endswith((".safetensors", ".bin")))
+        return [os.path.abspath(str(model))] + [_fingerprint(path) for path in weights]
+    return [_fingerprint(config.asset_path(source, root=root))]
+
+
+def _cached_table(kind, key_data, build):
+    """A float32 matrix built once and kept under ``cache_dir()/openvocab`` (atomic write)."""
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
+    path = config.cache_dir() / "openvocab" / f"{kind}_{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(handle)
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+    return arrays
+
+
+def _part_embeddings(part, texts, *, root, fallback=None):
+    """φ of one recipe part for texts: (float64 [n, d], known bool [n], unknown words list[list[str]])."""
+    from . import semantic
+    if semantic.PARTS[part][0] == "sentence":
+        # NumPy forward of the same model: no torch import at classification time (refzsl.minilm).
+        from .minilm import get_encoder
+        return (np.asarray(get_encoder().encode(list(texts)), dtype=np.float64), np.ones(len(texts), bool),
+                [[] for _ in texts])
+    # refzsl.classify keeps the word vectors as a content-keyed .npz: no gensim import (~1-4 s) per run.
+    from .classify import _word_vectors
+    source = semantic.PARTS[part][0]
+    keyed_vectors = _word_vectors({"word2vec": "WLE", "glove": "GLE"}[source], root=root)[source]
+    tokens = [semantic.tokenize(text) for text in texts]
+    means, n_known, unknown = semantic._average_words(tokens, keyed_vectors, fallback=fallback)
+    return np.asarray(means, dtype=np.float64), np.asarray(n_known) > 0, unknown
+
+
+@dataclass(frozen=True)
+class AudioSetVocabulary:
+    """YAMNet's 521 AudioSet classes with their semantic embeddings for one recipe.
+
+    Attributes
+    ----------
+    recipe : str
+    sentence_text : str in SENTENCE_TEXTS
+    mids, names, descriptions : tuple[str] [521]
+        AudioSet MID, display name and ontology description, index = YAMNet score column.
+    embeddings : np.ndarray [shape=(521, d), dtype=float32]
+        φ(k), each part L2-normalised before concatenation; rows are zero in a part
+        that found no known word.
+    covered : np.ndarray [shape=(521,), dtype=bool]
+        True where every part embedded at least one word; ConSE only combines covered classes.
+    """
+
+    recipe: str
+    sentence_text: str
+    mids: tuple
+    names: tuple
+    descriptions: tuple
+    embeddings: np.ndarray
+    covered: np.ndarray
+
+
+def _yamnet_classes(root):
+    """(mids, names, descriptions) of YAMNet's 521 classes, joined by MID with the ontology."""
+    import csv
+    from .ontology import load_ontology
+    with open(config.asset_path("yamnet_class_map", root=root), newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if [int(row["index"]) for row in rows] != list(range(len(rows))):
+        raise ValueError("yamnet_class_map.csv must list indices 0..n-1 in order")
+    by_mid = {cls.mid: cls for cls in load_ontology(root=root).values()}
+    missing = [row["mid"] for row in rows if row["mid"] not in by_mid]
+    if missing:
+        raise ValueError(f"{len(missing)} YAMNet classes are not in the AudioSet ontology: {missing[:5]}")
+    return (tuple(row["mid"] for row in rows), tuple(row["display_name"] for row in rows),
+            tuple(by_mid[row["mid"]].description for row in rows))
+
+
+_MEMO = {}
+
+
+def _memoised(key, build):
+    """In-process memo: a scorer pair (fused) asks for the same tables and label φ twice."""
+    if key not in _MEMO:
+        if len(_MEMO) > 64:
+            _MEMO.clear()
+        _MEMO[key] = build()
+    return _MEMO[key]
+
+
+def audioset_vocabulary(recipe=DEFAULTS["recipe"], *, sentence_text=DEFAULTS["sentence_text"], root=None):
+    """The semantic table of YAMNet's 521 classes for a recipe (cached by content).
+
+    Parameters
+    ----------
+    recipe : str
+        A key of :data:`refzsl.semantic.RECIPES` ("WLE", "WLE+GLE", "BSE", "WLE+BSE", ...).
+    sentence_text : str in SENTENCE_TEXTS
+        What BSE embeds for each class: its display name or its ontology description.
+    root : str or Path, optional
+        Data root (YAMNet class map, ontology, word vectors).
+
+    Returns
+    -------
+    AudioSetVocabulary
+
+    Raises
+    ------
+    ValueError
+        Unknown recipe or ``sentence_text``.
+    MissingAssetError
+        Class map, ontology or word vectors absent.
+    """
+    return _memoised(("vocabulary", recipe, sentence_text, str(root)),
+                     lambda: _build_vocabulary(recipe, sentence_text, root))
+
+
+def _build_vocabulary(recipe, sentence_text, root):
+    from . import semantic
+    parts = _check_recipe(recipe, sentence_text)
+    mids, names, descriptions = _yamnet_classes(root)
+
+    def texts_of(part):
+        field = semantic.PARTS[part][1]
+        if part == "BSE":
+            field = "label" if sentence_text == "name" else "description"
+        return names if field == "label" else descriptions
+
+    blocks, covered = [], np.ones(len(names), dtype=bool)
+    for part in parts:
+        texts = texts_of(part)
+        key = {"version": _TABLE_VERSION, "part": part, "texts": list(texts), "source": _source_key(part, root)}
+
+        def build(part=part, texts=texts):
+            matrix, known, _ = _part_embeddings(part, texts, root=root)
+            return {"matrix": matrix.astype(np.float32), "known": known}
+
+        table = _cached_table("audioset", key, build)
+        blocks.append(_l2_normalise_rows(table["matrix"]))
+        covered &= table["known"].astype(bool)
+    embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
+    return AudioSetVocabulary("+".join(parts), sentence_text, mids, names, descriptions, embeddings, covered)
+
+
+OOV_POLICIES = ("skip", "error")
+
+
+def label_embeddings(labels, recipe=DEFAULTS["recipe"], *, root=None, fallback=None, oov="skip"):
+    """φ of free-text labels in the space of :func:`audioset_vocabulary` (every part embeds the label).
+
+    Parameters
+    ----------
+    labels : sequence of str [n]
+    recipe : str
+        As for :func:`audioset_vocabulary`.
+    root : str or Path, optional
+    fallback : mapping str -> str or sequence of str, optional
+        Replacements for unknown words (e.g. :data:`refzsl.semantic.ESC50_WORD_FALLBACK`).
+    oov : str in OOV_POLICIES
+        Words missing from a word-vector part: ``"skip"`` (default) averages the known words
+        and warns; a label with no known word gets a zero part there and is then scored by its
+        other parts (a sentence part knows every word). ``"error"``: raise.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, d), dtype=float32]
+        Each part L2-normalised (zero where a part knows no word of the label).
+
+    Raises
+    ------
+    OutOfVocabularyError
+        Under ``oov="error"`` for any unknown word, or when some label has no known word in
+        any part (``.missing`` label -> words, ``.suggestions`` word -> close known words).
+    """
+    if oov not in OOV_POLICIES:
+        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
+    labels = tuple(labels)
+    fallback_key = None if fallback is None else tuple(sorted((k, tuple(v) if not isinstance(v, str) else v)
+                                                             for k, v in dict(fallback).items()))
+    return _memoised(("labels", labels, recipe, str(root), fallback_key, oov),
+                     lambda: _build_label_embeddings(list(labels), recipe, root, fallback, oov)).copy()
+
+
+def _build_label_embeddings(labels, recipe, root, fallback, oov):
+    import warnings
+    from . import semantic
+    from .exceptions import OutOfVocabularyError
+    blocks, any_known, missing = [], np.zeros(len(labels), dtype=bool), {}
+    for part in semantic.get_recipe(recipe):
+        matrix, known, unknown = _part_embeddings(part, labels, root=root, fallback=fallback)
+        blocks.append(_l2_normalise_rows(matrix))
+        any_known |= known
+        for label, words in zip(labels, unknown):
+            if words:
+                missing.setdefault(label, []).extend(w for w in words if w not in missing.get(label, []))
+    if missing and (oov == "error" or not any_known.all()):
+        from .classify import _word_vectors
+        shown = missing if oov == "error" else {label: missing[label] for label, ok in zip(labels, any_known)
+                                                 if not ok}
+        words = sorted({word for ws in shown.values() for word in ws})
+        sources = {semantic.PARTS[part][0] for part in semantic.get_recipe(recipe)} - {"sentence"}
+        suggestions = {}
+        for source in sorted(sources):
+            part_name = {"word2vec": "WLE", "glove": "GLE"}[source]
+            for word, close in semantic.suggest_words(words, _word_vectors(part_name, root=root)[source]).items():
+                suggestions.setdefault(word, close)
+        raise OutOfVocabularyError(
+            f"Recipe {recipe}: unknown words in {len(shown)} labels: " + "; ".join(
+                f"{label!r}: " + ", ".join(f"{w} (close: {', '.join(suggestions.get(w, [])) or 'none'})"
+                                           for w in ws) for label, ws in shown.items()),
+            missing=shown, suggestions=suggestions)
+    if missing:
+        warnings.warn(f"Recipe {recipe}: skipped unknown words {missing} (the other parts still embed them)",
+                      RuntimeWarning, stacklevel=2)
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def _as_scores(scores, n_classes=None, name="scores"):
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [n_clips, n_classes], got shape {scores.shape}")
+    if n_classes is not None and scores.shape[1] != n_classes:
+        raise ValueError(f"{name} has {scores.shape[1]} columns, expected {n_classes}")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return scores.astype(np.float64)
+
+
+def pool_scores(features, pooling=DEFAULTS["pooling"], *, classifier=None):
+    """Clip-level AudioSet class probabilities [n_clips, 521] from per-patch YAMNet scores.
+
+    Parameters
+    ----------
+    features : refzsl.extract.Features
+        Needs ``segment_scores`` (YAMNet), or ``clip_embeddings`` for ``"embedding"``.
+    pooling : str in POOLINGS
+    classifier : (W [1024, 521], b [521]), optional
+        YAMNet's final layer; required by ``"embedding"``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_clips, 521), dtype=float64], values in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        Unknown pooling, features without YAMNet scores, or ``"embedding"`` without ``classifier``.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"Unknown pooling {pooling!r}; choose one of {POOLINGS}")
+    if pooling == "embedding":
+        if classifier is None:
+            raise ValueError("pooling='embedding' needs classifier=(W, b) (YAMNet.classifier_weights())")
+        weights, bias = classifier
+        logits = np.asarray(features.clip_embeddings, dtype=np.float64) @ weights + bias
+        return 1.0 / (1.0 + np.exp(-logits))
+    if features.segment_scores is None:
+        raise ValueError(f"{features!r} carries no YAMNet class scores (segment_scores is None); "
+                         "ConSE needs features extracted with embedder='yamnet'")
+    reduce = np.mean if pooling == "mean" else np.max
+    return np.stack([reduce(np.asarray(scores, dtype=np.float64), axis=0) for scores in features.segment_scores])
+
+
+def standardise_scores(scores):
+    """Scores standardised over the labels of each clip (row-wise zero mean, unit variance).
+
+    Puts methods with different scales (cosines, bilinear compatibilities) on one
+    footing before fusion; a row with no spread becomes zeros.
+
+    Parameters
+    ----------
+    scores : array-like [shape=(n_clips, n_labels)]
+
+    Returns
+    -------
+    np.ndarray [shape=(n_clips, n_labels), dtype=float64]
+    """
+    scores = _as_scores(scores)
+    centred = scores - scores.mean(axis=1, keepdims=True)
+    spread = centred.std(axis=1, keepdims=True)
+    return centred / np.where(spread > 0, spread, 1.0)
+
+
+def fuse_scores(score_list, weights):
+    """Weighted sum of row-standardised scores (:func:`standardise_scores`).
+
+    Parameters
+    ----------
+    score_list : sequence of array-like [shape=(n_clips, n_labels)]
+    weights : sequence of float >= 0, same length, not all zero
+
+    Returns
+    -------
+    np.ndarray [shape=(n_clips, n_labels), dtype=float64]
+
+    Raises
+    ------
+    ValueError
+        Mismatched lengths or shapes, negative or all-zero weights.
+    """
+    score_list, weights = list(score_list), np.asarray(weights, dtype=np.float64)
+    if len(score_list) != weights.size or not score_list:
+        raise ValueError(f"Need one weight per score matrix: {len(score_list)} matrices, {weights.size} weights")
+    if np.any(weights < 0) or not np.any(weights > 0):
+        raise ValueError(f"Fusion weights must be >= 0 and not all zero, got {weights.tolist()}")
+    shapes = {np.shape(scores) for scores in score_list}
+    if len(shapes) != 1:
+        raise ValueError(f"Score matrices differ in shape: {sorted(shapes)}")
+    return sum(weight * standardise_scores(scores) for weight, scores in zip(weights, score_list))
+
+
+class ConSE:
+    """Convex combination of semantic embeddings of the top AudioSet classes (Norouzi et al., 2014).
+
+    Parameters
+    ----------
+    n_top : int >= 1
+        T, the number of most probable AudioSet classes combined.
+
+    Notes
+    -----
+    Classes whose φ is not covered (a word-vector part found no word) are never
+    among the top T. No fit: ConSE trains nothing.
+    """
+
+    def __init__(self, *, n_top=DEFAULTS["n_top"]):
+        self.n_top = n_top
+
+    def embed(self, class_scores, class_embeddings, *, covered=None):
+        """φ̂(x) = Σ_k p_k φ(k) / Σ_k p_k over each clip's top-T classes.
+
+        Parameters
+        ----------
+        class_scores : array-like [shape=(n_clips, n_classes)], >= 0
+            Clip-level class probabilities (:func:`pool_scores`).
+        class_embeddings : array-like [shape=(n_classes, d)]
+        covered : bool array [n_classes], optional
+            Classes allowed into the top T (default: all).
+
+        Returns
+        -------
+        np.ndarray [shape=(n_clips, d), dtype=float64]
+        """
+        if isinstance(self.n_top, bool) or not isinstance(self.n_top, (int, np.integer)) or self.n_top < 1:
+            raise ValueError(f"n_top must be a positive int, got {self.n_top!r}")
+        class_embeddings = np.asarray(class_embeddings, dtype=np.float64)
+        scores = _as_scores(class_scores, class_embeddings.shape[0], "class_scores")
+        if np.any(scores < 0):
+            raise ValueError("class_scores must be probabilities (>= 0)")
+        if covered is not None:
+            covered = np.asarray(covered, dtype=bool)
+            if covered.shape != (scores.shape[1],) or not covered.any():
+                raise ValueError(f"covered must be a bool array of shape ({scores.shape[1]},) with a True")
+            scores = np.where(covered, scores, -1.0)
+        n_top = min(int(self.n_top), scores.shape[1] if covered is None else int(covered.sum()))
+        top = np.argpartition(-scores, n_top - 1, axis=1)[:, :n_top]
+        weights = np.take_along_axis(scores, top, axis=1)
+        # Σ p_k = 0 (all top scores zero) would divide by zero; equal weights then.
+        weights = np.where(weights.sum(axis=1, keepdims=True) > 0, weights, 1.0)
+        combined = np.einsum("nt,ntd->nd", weights, class_embeddings[top])
+        return combined / weights.sum(axis=1, keepdims=True)
+
+    def decision_function(self, class_scores, class_embeddings, label_embeddings, *, covered=None):
+        """cos(φ̂(x), φ(label)) for every clip and label, over the label's non-zero dimensions.
+
+        Parameters
+        ----------
+        class_scores : array-like [shape=(n_clips, n_classes)]
+        class_embeddings : array-like [shape=(n_classes, d)]
+        label_embeddings : array-like [shape=(n_labels, d)]
+        covered : bool array [n_classes], optional
+
+        Returns
+        -------
+        np.ndarray [shape=(n_clips, n_labels), dtype=float64], values in [-1, 1]
+        """
+        label_embeddings = np.asarray(label_embeddings, dtype=np.float64)
+        class_embeddings = np.asarray(class_embeddings, dtype=np.float64)
+        if label_embeddings.ndim != 2 or label_embeddings.shape[1] != class_embeddings.shape[1]:
+            raise ValueError(f"label_embeddings has shape {label_embeddings.shape}; expected (n_labels, "
+                             f"{class_embeddings.shape[1]}) to match class_embeddings")
+        embedded = self.embed(class_scores, class_embeddings, covered=covered)
+        # Cosine over the dimensions each label defines: a label whose word-vector part knows no
+        # word has that part exactly zero, and a plain cosine would cap its score at 1/sqrt(2).
+        defined = (label_embeddings != 0).astype(np.float64)
+        norms = np.sqrt((embedded ** 2) @ defined.T) * np.linalg.norm(label_embeddings, axis=1)
+        return (embedded @ label_embeddings.T) / np.where(norms > 0, norms, 1.0)
+
+
+class PrototypeBilinear:
+    """Bilinear compatibility trained on YAMNet's classifier columns as acoustic prototypes.
+
+    Each AudioSet class k is one training sample: θ = column k of YAMNet's final
+    layer W_yamnet [1024, 521] (the direction of embedding space whose projection
+    is class k's logit), φ = its semantic embedding. Training Algorithm 1 fits the
+    bilinear W; a clip embedding then scores any label.
+
+    Parameters
+    ----------
+    learning_rate : float > 0
+    n_epochs : int >= 1
+    random_state : int or None
+        Seed of the sample order.
+
+    Attributes
+    ----------
+    estimator_ : refzsl.model.BilinearZSL
+        The fitted model (normalisation "both": unit prototypes and φ).
+    """
+
+    def __init__(self, *, learning_rate=DEFAULTS["learning_rate"], n_epochs=DEFAULTS["n_epochs"],
+                 random_state=0):
+        self.learning_rate = learning_rate
+        self.n_epochs = n_epochs
+        self.random_state = random_state
+
+    def fit(self, prototypes, class_embeddings):
+        """Fit W on (prototype, φ) pairs, one per class.
+
+        Parameters
+        ----------
+        prototypes : array-like [shape=(n_classes, d_a)]
+            Rows = classifier columns (``W_yamnet.T``), restricted to the classes used.
+        class_embeddings : array-like [shape=(n_classes, d_s)]
+
+        Returns
+        -------
+        self
+        """
+        from .model import BilinearZSL
+        prototypes = np.asarray(prototypes, dtype=np.float64)
+        class_embeddings = np.asarray(class_embeddings, dtype=np.float64)
+        if prototypes.ndim != 2 or class_embeddings.ndim != 2 or len(prototypes) != len(class_embeddings):
+            raise ValueError(f"prototypes {prototypes.shape} and class_embeddings {class_embeddings.shape} "
+                             "must be 2-D with one row per class")
+        self.estimator_ = BilinearZSL(learning_rate=self.learning_rate, n_epochs=self.n_epochs,
+                                      random_state=self.random_state).fit(
+            prototypes, np.arange(len(prototypes)), class_embeddings)
+        return self
+
+    def decision_function(self, embeddings, label_embeddings):
+        """θ(x)ᵀ W φ(label) on normalised inputs.
+
+        Parameters
+        ----------
+        embeddings : array-like [shape=(n_clips, d_a)]
+        label_embeddings : array-like [shape=(n_labels, d_s)]
+
+        Returns
+        -------
+        np.ndarray [shape=(n_clips, n_labels), dtype=float64]
+        """
+        if not hasattr(self, "estimator_"):
+            from .model import NotFittedError
+            raise NotFittedError("PrototypeBilinear is not fitted; call fit(prototypes, class_embeddings)")
+        return np.asarray(self.estimator_.decision_function(embeddings, label_embeddings), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# Scorers (the method seam of refzsl.classify)
+# ----------------------------------------------------------------------------------------------
+
+class ConSEScorer:
+    """ConSE as a scorer: ``score(features, labels)`` from YAMNet's per-patch scores.
+
+    Parameters
+    ----------
+    n_top : int >= 1
+    pooling : str in POOLINGS
+    recipe : str
+        Semantic recipe (a key of :data:`refzsl.semantic.RECIPES`).
+    sentence_text : str in SENTENCE_TEXTS
+    root : str or Path, optional
+        Data root.
+    """
+
+    name = "conse"
+
+    def __init__(self, *, n_top=DEFAULTS["n_top"], pooling=DEFAULTS["pooling"], recipe=DEFAULTS["recipe"],
+                 sentence_text=DEFAULTS["sentence_text"], root=None):
+        self.n_top = n_top
+        self.pooling = pooling
+        self.recipe = recipe
+        self.sentence_text = sentence_text
+        self.root = root
+        self._vocabulary = None
+        self._classifier = None
+
+    @property
+    def vocabulary(self):
+        """The :class:`AudioSetVocabulary` (built or read from the cache on first use)."""
+        if self._vocabulary is None:
+            self._vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
+        return self._vocabulary
+
+    def class_scores(self, features):
+        """Pooled clip-level probabilities of the 521 classes [n_clips, 521]."""
+        if self.pooling == "embedding" and self._classifier is None:
+            from .embedders import YAMNet
+            self._classifier = YAMNet(root=self.root).classifier_weights()
+        return pool_scores(features, self.pooling, classifier=self._classifier)
+
+    def score(self, features, labels):
+        """cos(φ̂(x), φ(label)) [n_clips, n_labels].
+
+        Parameters
+        ----------
+        features : refzsl.extract.Features
+            With YAMNet ``segment_scores``.
+        labels : sequence of str
+
+        Returns
+        -------
+        np.ndarray [shape=(n_clips, n_labels), dtype=float64]
+        """
+        vocabulary = self.vocabulary
+        return ConSE(n_top=self.n_top).decision_function(
+            self.class_scores(features), vocabulary.embeddings,
+            label_embeddings(labels, self.recipe, root=self.root), covered=vocabulary.covered)
+
+
+class PrototypeBilinearScorer:
+    """The prototype-bilinear model as a scorer; W is trained on first use and cached by content.
+
+    Parameters
+    ----------
+    recipe, sentence_text, root
+        As :class:`ConSEScorer`.
+    learning_rate, n_epochs, random_state
+        As :class:`PrototypeBilinear`.
+    """
+
+    name = "prototype"
+
+    def __init__(self, *, recipe=DEFAULTS["recipe"], sentence_text=DEFAULTS["sentence_text"],
+                 learning_rate=DEFAULTS["learning_rate"], n_epochs=DEFAULTS["n_epochs"], random_state=0, root=None):
+        self.recipe = recipe
+        self.sentence_text = sentence_text
+        self.learning_rate = learning_rate
+        self.n_epochs = n_epochs
+        self.random_state = random_state
+        self.root = root
+        self._model = None
+
+    @property
+    def model(self):
+        """The fitted :class:`PrototypeBilinear` (trained once per content key, then read from the cache)."""
+        if self._model is None:
+            vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
+            keep = vocabulary.covered
+            params = dict(learning_rate=self.learning_rate, n_epochs=self.n_epochs, random_state=self.random_state)
+            key = {"version": _TABLE_VERSION, "model": _fingerprint(config.asset_path("yamnet", root=self.root)),
+                   "params": params, "phi": hashlib.sha256(np.ascontiguousarray(vocabulary.embeddings)).hexdigest()}
+
+            def build():
+                from .embedders import YAMNet
+                weights, _ = YAMNet(root=self.root).classifier_weights()
+                fitted = PrototypeBilinear(**params).fit(weights.T[keep], vocabulary.embeddings[keep])
+                return {name: np.asarray(value) for name, value in vars(fitted.estimator_).items()
+                        if name.endswith("_") and not isinstance(value, str)}
+
+            state = _cached_table("prototype_bilinear", key, build)
+            model = PrototypeBilinear(**params)
+            from .model import BilinearZSL
+            model.estimator_ = BilinearZSL(learning_rate=self.learning_rate, n_epochs=self.n_epochs,
+                                           random_state=self.random_state)
+            for name, value in state.items():
+                setattr(model.estimator_, name, value if value.ndim else value.item())
+            model.estimator_.normalize_ = model.estimator_.normalize
+            self._model = model
+        return self._model
+
+    def score(self, features, labels):
+        """θ(x)ᵀ W φ(label) [n_clips, n_labels] from the clip embeddings."""
+        return self.model.decision_function(features.clip_embeddings,
+                                            label_embeddings(labels, self.recipe, root=self.root))
+
+
+class FusedScorer:
+    """Score-level fusion of scorers: weighted sum of row-standardised scores (:func:`fuse_scores`).
+
+    Parameters
+    ----------
+    scorers : sequence of scorers
+        Objects with ``score(features, labels)``.
+    weights : sequence of float >= 0
+        One per scorer (chosen on validation classes; see :func:`refzsl.openset.select_settings`).
+    """
+
+    name = "fused"
+
+    def __init__(self, scorers, weights):
+        self.scorers = tuple(scorers)
+        self.weights = tuple(weights)
+
+    def score(self, features, labels):
+        """Fused scores [n_clips, n_labels] (standardised units)."""
+        return fuse_scores([scorer.score(features, labels) for scorer in self.scorers], self.weights)
