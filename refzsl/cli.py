@@ -2,7 +2,7 @@
 
 ::
 
-    refzsl classify dog.wav rain.ogg --labels "siren, dog, rain" [--top 2] [--json] [--method fused]
+    refzsl classify dog.wav rain.ogg --labels "siren, dog, rain" [--top 2] [--json] [--method bilinear]
     refzsl train --pack --select --recipe auto -o my_model.npz     # the shipped ESC-50 feature pack
     refzsl train --csv clips.csv -o my_model.npz                   # rows: path,label
     refzsl classify new.wav --labels "..." --model my_model.npz
@@ -16,7 +16,8 @@ and turns errors into one line on stderr and an exit code:
 0     success
 1     any other refzsl error
 2     bad command line or bad labels (argparse usage errors, empty/duplicate labels)
-3     a file or asset is missing (model file, data root, YAMNet, vectors)
+3     a file, asset or optional dependency is missing (model file, data root, YAMNet, vectors,
+      the sentence extra of the default method)
 4     an audio file cannot be used (unreadable, too short, NaN/Inf) — named
 5     labels have words the word vectors do not know — listed, with suggestions
 6     the model file does not fit the acoustic model or word vectors in use
@@ -84,9 +85,11 @@ def build_parser():
     classify.add_argument("--labels", required=True,
                           help='comma-separated candidate labels, e.g. "siren, dog barking, rain"')
     classify.add_argument("--model", metavar="PATH",
-                          help="model file from `refzsl train` (default: the shipped ESC-50 model)")
-    classify.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
-                          help=f"scoring method (default: {DEFAULT_METHOD})")
+                          help="bilinear model file from `refzsl train` (implies --method bilinear; default for "
+                               "that method: the shipped ESC-50 model)")
+    classify.add_argument("--method", choices=METHODS,
+                          help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, needs the sentence "
+                               "extra; bilinear with --model, or when asked: the ESC-50-trained model)")
     classify.add_argument("--top", type=_positive_int, metavar="K", help="show the best K labels (default: all)")
     classify.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
     classify.add_argument("--pad-short", action="store_true",
@@ -261,20 +264,25 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
 def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None):
     """Rank labels for audio files; the work of ``refzsl classify``.
 
+    ``method`` defaults to ``"bilinear"`` when a ``model`` file is given, else to
+    :data:`refzsl.classify.DEFAULT_METHOD`.
+
     Returns
     -------
     dict
         ``{"method", "model", "labels", "results": [{"file", "ranking": [{"label", "score"}]}]}``;
-        ``model`` is the bilinear model file (None for the other methods, which do not use it).
+        ``model`` is the model file the method used (the bilinear model, or the shipped
+        open-vocabulary model).
     """
-    from .classify import DEFAULT_METHOD, DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
+    from .classify import DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
+    from .conse import OPENVOCAB_MODEL_PATH
 
     labels = parse_labels(labels) if isinstance(labels, str) else list(labels)
-    method = method or DEFAULT_METHOD
     classifier = ZeroShotClassifier.from_pretrained(model, method=method, root=root,
                                                     short_policy="pad" if pad_short else "error", cache=cache)
     rankings = classifier.predict(files, labels, top_k=top_k)
-    return {"method": method, "model": str(model or DEFAULT_MODEL_PATH) if method == "bilinear" else None,
+    used = (model or DEFAULT_MODEL_PATH) if classifier.method == "bilinear" else OPENVOCAB_MODEL_PATH
+    return {"method": classifier.method, "model": str(used),
             "labels": labels,
             "results": [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
                         for path, ranking in zip(files, rankings)]}
@@ -292,8 +300,8 @@ def format_predictions(result):
 
 
 def _error_code(error):
-    from .classify import ModelMismatchError
-    from .exceptions import AudioError, MissingAssetError, OutOfVocabularyError
+    from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
+                             OutOfVocabularyError)
 
     if isinstance(error, OutOfVocabularyError):
         return EXIT_CODES["vocabulary"]
@@ -301,7 +309,7 @@ def _error_code(error):
         return EXIT_CODES["audio"]
     if isinstance(error, ModelMismatchError):
         return EXIT_CODES["mismatch"]
-    if isinstance(error, (MissingAssetError, FileNotFoundError)):
+    if isinstance(error, (MissingAssetError, FileNotFoundError, MissingDependencyError)):
         return EXIT_CODES["missing"]
     return EXIT_CODES["error"]
 

@@ -29,6 +29,13 @@ every part embedding the label itself. Tables are cached under
 ``config.cache_dir()/openvocab`` keyed by their content (texts, model and
 vector fingerprints, options).
 
+Shipped model (:data:`OPENVOCAB_MODEL_PATH`, ``tools/build_openvocab_model.py``):
+the prototype-bilinear W and the AudioSet-side table of :data:`DEFAULTS`, so that
+``refzsl classify`` trains and embeds nothing on a fresh install. The scorers use
+it when their settings are :data:`DEFAULTS` (after the model-file check of
+:meth:`refzsl.classify.ClassifierModel.check`); the evaluation code, which
+trains on subsets of the classes, trains as before.
+
 The defaults (:data:`DEFAULTS`) were chosen on AudioSet-side validation only
 (never ESC-50): ``python -m refzsl.openset --select`` re-runs it (see
 :func:`refzsl.openset.select_settings`).
@@ -36,14 +43,15 @@ The defaults (:data:`DEFAULTS`) were chosen on AudioSet-side validation only
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from . import config
+from . import config, semantic
+from ._files import atomic_write, file_fingerprint
+from .exceptions import ModelMismatchError
 
 __all__ = [
     "POOLINGS",
@@ -61,6 +69,9 @@ __all__ = [
     "ConSEScorer",
     "PrototypeBilinearScorer",
     "FusedScorer",
+    "OPENVOCAB_MODEL_PATH",
+    "shipped_settings",
+    "load_shipped_model",
 ]
 
 #: Clip-level pooling of YAMNet's per-patch class scores: ``"mean"`` (YAMNet's own clip
@@ -87,44 +98,80 @@ DEFAULTS = MappingProxyType({
 })
 
 _TABLE_VERSION = 1
-_FINGERPRINT_BYTES = 1 << 20
+
+#: The shipped open-vocabulary model (``tools/build_openvocab_model.py``): a :mod:`refzsl.classify` model
+#: file (semantic space ``"audioset"``) with the prototype-bilinear W trained with :data:`DEFAULTS` and, as
+#: its training-class table, φ of YAMNet's 521 classes for DEFAULTS' recipe: a fresh install neither trains
+#: W (~20 s with Numba's compilation) nor embeds the 521 class names (~10 s) on first use.
+OPENVOCAB_MODEL_PATH = Path(__file__).parent / "data" / "openvocab_yamnet.npz"
 
 
-def _l2_normalise_rows(matrix):
-    matrix = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
+def shipped_settings():
+    """The settings the shipped open-vocabulary model was built with (:data:`DEFAULTS`, seed 0)."""
+    return {"recipe": DEFAULTS["recipe"], "sentence_text": DEFAULTS["sentence_text"],
+            "learning_rate": DEFAULTS["learning_rate"], "n_epochs": DEFAULTS["n_epochs"], "random_state": 0}
 
 
-def _fingerprint(path):
-    """Size + sha256 of the first and last MiB of a file (cheap content key)."""
-    size = os.path.getsize(path)
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_BYTES))
-        if size > 2 * _FINGERPRINT_BYTES:
-            handle.seek(size - _FINGERPRINT_BYTES)
-            digest.update(handle.read(_FINGERPRINT_BYTES))
-    return digest.hexdigest()
+_SHIPPED = {}
+
+
+def load_shipped_model(*, acoustic_sha256=None, root=None):
+    """The shipped open-vocabulary model, checked against the YAMNet file and the vectors in use.
+
+    The check is :meth:`refzsl.classify.ClassifierModel.check` (YAMNet by sha256, vectors by value);
+    it runs once per process and arguments.
+
+    Parameters
+    ----------
+    acoustic_sha256 : str, optional
+        sha256 of the YAMNet file that embeds the audio (not checked if None).
+    root : str or Path, optional
+        Data root of the word vectors.
+
+    Returns
+    -------
+    refzsl.classify.ClassifierModel or None
+        None if the package has no shipped model (then the scorers train W themselves).
+
+    Raises
+    ------
+    ModelMismatchError
+        If the model does not fit the YAMNet file or the vectors, or was built with other settings.
+    """
+    if not OPENVOCAB_MODEL_PATH.is_file():
+        return None
+    key = (acoustic_sha256, str(root))
+    if key not in _SHIPPED:
+        from .classify import ClassifierModel
+        model = ClassifierModel.load(OPENVOCAB_MODEL_PATH)
+        if model.training.get("settings") != shipped_settings():
+            raise ModelMismatchError(
+                f"{str(OPENVOCAB_MODEL_PATH)!r} was built with {model.training.get('settings')}, not with this "
+                f"refzsl's DEFAULTS {shipped_settings()}: rebuild it with tools/build_openvocab_model.py")
+        model.check(acoustic_sha256=acoustic_sha256, root=root)
+        _SHIPPED[key] = model
+    return _SHIPPED[key]
+
+
+def _shipped_vocabulary(model):
+    """The :class:`AudioSetVocabulary` stored in the shipped model."""
+    training = model.training
+    return AudioSetVocabulary(model.recipe, model.semantic["sentence_text"], tuple(training["mids"]),
+                              tuple(model.classes), tuple(training["descriptions"]),
+                              np.asarray(model.class_embeddings, dtype=np.float32),
+                              np.asarray(training["covered"], dtype=bool))
+
+
+def _acoustic_sha256(features):
+    """sha256 of the acoustic model that made ``features`` (None when they do not say)."""
+    return (getattr(features, "manifest", None) or {}).get("model_sha256")
 
 
 def _check_recipe(recipe, sentence_text):
-    from . import semantic
     parts = semantic.get_recipe(recipe)
     if sentence_text not in SENTENCE_TEXTS:
         raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
     return parts
-
-
-def _source_key(part, root):
-    from . import semantic
-    source = semantic.PARTS[part][0]
-    if source == "sentence":
-        model = semantic.default_sentence_model()
-        weights = sorted(os.path.join(model, name) for name in os.listdir(model)
-                         if name.endswith((".safetensors", ".bin")))
-        return [os.path.abspath(str(model))] + [_fingerprint(path) for path in weights]
-    return [_fingerprint(config.asset_path(source, root=root))]
 
 
 def _cached_table(kind, key_data, build):
@@ -135,28 +182,20 @@ def _cached_table(kind, key_data, build):
         with np.load(path, allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
     arrays = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(handle)
-    np.savez(temporary, **arrays)
-    os.replace(temporary, path)
+    atomic_write(path, lambda stream: np.savez(stream, **arrays))
     return arrays
 
 
 def _part_embeddings(part, texts, *, root, fallback=None):
     """φ of one recipe part for texts: (float64 [n, d], known bool [n], unknown words list[list[str]])."""
-    from . import semantic
     if semantic.PARTS[part][0] == "sentence":
-        # NumPy forward of the same model: no torch import at classification time (refzsl.minilm).
-        from .minilm import get_encoder
-        return (np.asarray(get_encoder().encode(list(texts)), dtype=np.float64), np.ones(len(texts), bool),
+        return (np.asarray(semantic.encode_sentences(list(texts)), dtype=np.float64), np.ones(len(texts), bool),
                 [[] for _ in texts])
-    # refzsl.classify keeps the word vectors as a content-keyed .npz: no gensim import (~1-4 s) per run.
-    from .classify import _word_vectors
+    # A content-keyed .npz of the vectors: no gensim import (~1-4 s) per run.
     source = semantic.PARTS[part][0]
-    keyed_vectors = _word_vectors({"word2vec": "WLE", "glove": "GLE"}[source], root=root)[source]
+    keyed_vectors = semantic.cached_word_vectors(part, root=root)[source]
     tokens = [semantic.tokenize(text) for text in texts]
-    means, n_known, unknown = semantic._average_words(tokens, keyed_vectors, fallback=fallback)
+    means, n_known, unknown = semantic.average_words(tokens, keyed_vectors, fallback=fallback)
     return np.asarray(means, dtype=np.float64), np.asarray(n_known) > 0, unknown
 
 
@@ -242,7 +281,6 @@ def audioset_vocabulary(recipe=DEFAULTS["recipe"], *, sentence_text=DEFAULTS["se
 
 
 def _build_vocabulary(recipe, sentence_text, root):
-    from . import semantic
     parts = _check_recipe(recipe, sentence_text)
     mids, names, descriptions = _yamnet_classes(root)
 
@@ -255,14 +293,15 @@ def _build_vocabulary(recipe, sentence_text, root):
     blocks, covered = [], np.ones(len(names), dtype=bool)
     for part in parts:
         texts = texts_of(part)
-        key = {"version": _TABLE_VERSION, "part": part, "texts": list(texts), "source": _source_key(part, root)}
+        key = {"version": _TABLE_VERSION, "part": part, "texts": list(texts),
+               "source": semantic.source_fingerprint(part, root=root)}
 
         def build(part=part, texts=texts):
             matrix, known, _ = _part_embeddings(part, texts, root=root)
             return {"matrix": matrix.astype(np.float32), "known": known}
 
         table = _cached_table("audioset", key, build)
-        blocks.append(_l2_normalise_rows(table["matrix"]))
+        blocks.append(semantic.l2_normalise_rows(table["matrix"]))
         covered &= table["known"].astype(bool)
     embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
     return AudioSetVocabulary("+".join(parts), sentence_text, mids, names, descriptions, embeddings, covered)
@@ -309,26 +348,22 @@ def label_embeddings(labels, recipe=DEFAULTS["recipe"], *, root=None, fallback=N
 
 def _build_label_embeddings(labels, recipe, root, fallback, oov):
     import warnings
-    from . import semantic
     from .exceptions import OutOfVocabularyError
     blocks, any_known, missing = [], np.zeros(len(labels), dtype=bool), {}
     for part in semantic.get_recipe(recipe):
         matrix, known, unknown = _part_embeddings(part, labels, root=root, fallback=fallback)
-        blocks.append(_l2_normalise_rows(matrix))
+        blocks.append(semantic.l2_normalise_rows(matrix))
         any_known |= known
         for label, words in zip(labels, unknown):
             if words:
                 missing.setdefault(label, []).extend(w for w in words if w not in missing.get(label, []))
     if missing and (oov == "error" or not any_known.all()):
-        from .classify import _word_vectors
         shown = missing if oov == "error" else {label: missing[label] for label, ok in zip(labels, any_known)
                                                  if not ok}
         words = sorted({word for ws in shown.values() for word in ws})
-        sources = {semantic.PARTS[part][0] for part in semantic.get_recipe(recipe)} - {"sentence"}
         suggestions = {}
-        for source in sorted(sources):
-            part_name = {"word2vec": "WLE", "glove": "GLE"}[source]
-            for word, close in semantic.suggest_words(words, _word_vectors(part_name, root=root)[source]).items():
+        for source, vectors in sorted(semantic.cached_word_vectors(recipe, root=root).items()):
+            for word, close in semantic.suggest_words(words, vectors).items():
                 suggestions.setdefault(word, close)
         raise OutOfVocabularyError(
             f"Recipe {recipe}: unknown words in {len(shown)} labels: " + "; ".join(
@@ -596,6 +631,10 @@ class ConSEScorer:
     recipe : str
         Semantic recipe (a key of :data:`refzsl.semantic.RECIPES`).
     sentence_text : str in SENTENCE_TEXTS
+    shipped : bool
+        Take the AudioSet-side table from the shipped model (:func:`load_shipped_model`, checked against
+        YAMNet and the vectors) when ``recipe`` and ``sentence_text`` are its settings; else (or without
+        a shipped model) build it from the data root (:func:`audioset_vocabulary`, cached by content).
     root : str or Path, optional
         Data root.
     """
@@ -603,20 +642,25 @@ class ConSEScorer:
     name = "conse"
 
     def __init__(self, *, n_top=DEFAULTS["n_top"], pooling=DEFAULTS["pooling"], recipe=DEFAULTS["recipe"],
-                 sentence_text=DEFAULTS["sentence_text"], root=None):
+                 sentence_text=DEFAULTS["sentence_text"], shipped=True, root=None):
         self.n_top = n_top
         self.pooling = pooling
         self.recipe = recipe
         self.sentence_text = sentence_text
+        self.shipped = shipped
         self.root = root
         self._vocabulary = None
         self._classifier = None
 
-    @property
-    def vocabulary(self):
-        """The :class:`AudioSetVocabulary` (built or read from the cache on first use)."""
+    def vocabulary(self, *, acoustic_sha256=None):
+        """The :class:`AudioSetVocabulary` (shipped, or built / read from the cache, on first use)."""
         if self._vocabulary is None:
-            self._vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
+            settings = shipped_settings()
+            model = None
+            if self.shipped and (self.recipe, self.sentence_text) == (settings["recipe"], settings["sentence_text"]):
+                model = load_shipped_model(acoustic_sha256=acoustic_sha256, root=self.root)
+            self._vocabulary = (_shipped_vocabulary(model) if model is not None else
+                                audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root))
         return self._vocabulary
 
     def class_scores(self, features):
@@ -639,18 +683,22 @@ class ConSEScorer:
         -------
         np.ndarray [shape=(n_clips, n_labels), dtype=float64]
         """
-        vocabulary = self.vocabulary
+        vocabulary = self.vocabulary(acoustic_sha256=_acoustic_sha256(features))
         return ConSE(n_top=self.n_top).decision_function(
             self.class_scores(features), vocabulary.embeddings,
             label_embeddings(labels, self.recipe, root=self.root), covered=vocabulary.covered)
 
 
 class PrototypeBilinearScorer:
-    """The prototype-bilinear model as a scorer; W is trained on first use and cached by content.
+    """The prototype-bilinear model as a scorer.
+
+    W comes from the shipped model (:func:`load_shipped_model`) when the settings are
+    its settings (:func:`shipped_settings`); otherwise it is trained on first use and
+    cached by content under ``config.cache_dir()/openvocab``.
 
     Parameters
     ----------
-    recipe, sentence_text, root
+    recipe, sentence_text, shipped, root
         As :class:`ConSEScorer`.
     learning_rate, n_epochs, random_state
         As :class:`PrototypeBilinear`.
@@ -659,47 +707,72 @@ class PrototypeBilinearScorer:
     name = "prototype"
 
     def __init__(self, *, recipe=DEFAULTS["recipe"], sentence_text=DEFAULTS["sentence_text"],
-                 learning_rate=DEFAULTS["learning_rate"], n_epochs=DEFAULTS["n_epochs"], random_state=0, root=None):
+                 learning_rate=DEFAULTS["learning_rate"], n_epochs=DEFAULTS["n_epochs"], random_state=0,
+                 shipped=True, root=None):
         self.recipe = recipe
         self.sentence_text = sentence_text
         self.learning_rate = learning_rate
         self.n_epochs = n_epochs
         self.random_state = random_state
+        self.shipped = shipped
         self.root = root
         self._model = None
 
-    @property
-    def model(self):
-        """The fitted :class:`PrototypeBilinear` (trained once per content key, then read from the cache)."""
+    def _settings(self):
+        return {"recipe": self.recipe, "sentence_text": self.sentence_text, "learning_rate": self.learning_rate,
+                "n_epochs": self.n_epochs, "random_state": self.random_state}
+
+    def fitted(self, *, acoustic_sha256=None):
+        """The fitted :class:`PrototypeBilinear`: shipped, or trained once per content key and cached.
+
+        Parameters
+        ----------
+        acoustic_sha256 : str, optional
+            sha256 of the YAMNet file in use, checked against the shipped model's.
+        """
         if self._model is None:
-            vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
-            keep = vocabulary.covered
             params = dict(learning_rate=self.learning_rate, n_epochs=self.n_epochs, random_state=self.random_state)
-            key = {"version": _TABLE_VERSION, "model": _fingerprint(config.asset_path("yamnet", root=self.root)),
-                   "params": params, "phi": hashlib.sha256(np.ascontiguousarray(vocabulary.embeddings)).hexdigest()}
-
-            def build():
-                from .embedders import YAMNet
-                weights, _ = YAMNet(root=self.root).classifier_weights()
-                fitted = PrototypeBilinear(**params).fit(weights.T[keep], vocabulary.embeddings[keep])
-                return {name: np.asarray(value) for name, value in vars(fitted.estimator_).items()
-                        if name.endswith("_") and not isinstance(value, str)}
-
-            state = _cached_table("prototype_bilinear", key, build)
             model = PrototypeBilinear(**params)
-            from .model import BilinearZSL
-            model.estimator_ = BilinearZSL(learning_rate=self.learning_rate, n_epochs=self.n_epochs,
-                                           random_state=self.random_state)
-            for name, value in state.items():
-                setattr(model.estimator_, name, value if value.ndim else value.item())
-            model.estimator_.normalize_ = model.estimator_.normalize
+            shipped = (load_shipped_model(acoustic_sha256=acoustic_sha256, root=self.root)
+                       if self.shipped and self._settings() == shipped_settings() else None)
+            if shipped is not None:
+                model.estimator_ = shipped.estimator
+            else:
+                model.estimator_ = self._train(params)
             self._model = model
         return self._model
 
+    @property
+    def model(self):
+        """The fitted :class:`PrototypeBilinear` (see :meth:`fitted`; YAMNet is not checked here)."""
+        return self.fitted()
+
+    def _train(self, params):
+        from .model import BilinearZSL
+        vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
+        keep = vocabulary.covered
+        key = {"version": _TABLE_VERSION, "model": file_fingerprint(config.asset_path("yamnet", root=self.root)),
+               "params": params, "phi": hashlib.sha256(np.ascontiguousarray(vocabulary.embeddings)).hexdigest()}
+
+        def build():
+            from .embedders import YAMNet
+            weights, _ = YAMNet(root=self.root).classifier_weights()
+            fitted = PrototypeBilinear(**params).fit(weights.T[keep], vocabulary.embeddings[keep])
+            return {name: np.asarray(value) for name, value in vars(fitted.estimator_).items()
+                    if name.endswith("_") and not isinstance(value, str)}
+
+        state = _cached_table("prototype_bilinear", key, build)
+        estimator = BilinearZSL(learning_rate=self.learning_rate, n_epochs=self.n_epochs,
+                                random_state=self.random_state)
+        for name, value in state.items():
+            setattr(estimator, name, value if value.ndim else value.item())
+        estimator.normalize_ = estimator.normalize
+        return estimator
+
     def score(self, features, labels):
         """θ(x)ᵀ W φ(label) [n_clips, n_labels] from the clip embeddings."""
-        return self.model.decision_function(features.clip_embeddings,
-                                            label_embeddings(labels, self.recipe, root=self.root))
+        model = self.fitted(acoustic_sha256=_acoustic_sha256(features))
+        return model.decision_function(features.clip_embeddings, label_embeddings(labels, self.recipe, root=self.root))
 
 
 class FusedScorer:

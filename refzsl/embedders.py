@@ -25,13 +25,13 @@ __all__ = [
 ]
 
 import csv
-import hashlib
 import warnings
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from ._files import file_sha256
 from .config import asset_path
 from .exceptions import MissingAssetError
 from .params import VGGISH, YAMNET
@@ -81,14 +81,6 @@ def _positive_int(value, name, *, allow_none=False):
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return int(value)
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sigmoid(x):
@@ -231,7 +223,7 @@ class TFLiteEmbedder:
     @cached_property
     def sha256(self):
         """Hex sha256 of the model file."""
-        return _sha256(self.model_path)
+        return file_sha256(self.model_path)
 
     def check_patches(self, patches):
         """Return ``patches`` as a C-contiguous float32 array ``[n, 96, 64]``, or raise.

@@ -4,7 +4,8 @@ Every exception derives from :class:`RefzslError` and from the builtin it
 refines, so callers may catch either.
 """
 
-__all__ = ["RefzslError", "MissingAssetError", "AudioError", "OutOfVocabularyError"]
+__all__ = ["RefzslError", "MissingAssetError", "AudioError", "OutOfVocabularyError", "ModelMismatchError",
+           "MissingDependencyError"]
 
 
 class RefzslError(Exception):
@@ -17,6 +18,14 @@ class MissingAssetError(RefzslError, FileNotFoundError):
 
 class AudioError(RefzslError, ValueError):
     """An audio file cannot be read, is empty, too short, or holds NaN/Inf."""
+
+
+class ModelMismatchError(RefzslError, ValueError):
+    """A model file does not fit the acoustic model or word vectors in use, or is not a model file."""
+
+
+class MissingDependencyError(RefzslError, ImportError):
+    """An optional dependency (an extra such as ``refzsl[sentence]``) is not installed; the message says how."""
 
 
 class OutOfVocabularyError(RefzslError, KeyError):

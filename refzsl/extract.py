@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._files import atomic_write, file_sha256
 from .audio import RESAMPLE_FILTERS, _check_resample_filter, load_audio
 from .config import cache_dir
 from .exceptions import AudioError, RefzslError
@@ -118,7 +118,7 @@ class Features:
         if self.segment_scores is not None:
             arrays["segment_scores"] = _concatenate(self.segment_scores, self.segment_scores[0].shape[1]
                                                     if self.segment_scores else 0)
-        _atomic_write(Path(path), lambda stream: np.savez(stream, **arrays))
+        atomic_write(Path(path), lambda stream: np.savez(stream, **arrays))
 
     @classmethod
     def load(cls, path):
@@ -162,31 +162,6 @@ def _concatenate(arrays, dim):
     return np.concatenate(arrays).astype(np.float32, copy=False) if arrays else np.zeros((0, dim), np.float32)
 
 
-def _atomic_write(path, write):
-    """Call ``write(stream)`` on a temporary file next to ``path``, then rename it into place.
-
-    ``os.replace`` within one folder is atomic, so readers (and a resumed run) see either
-    no file or a whole one, never the half-written file an interruption would leave.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _embedder_identity(embedder):
     """What, besides the audio, determines an embedder's output (for cache keys and manifests)."""
     postprocessor = getattr(embedder, "postprocessor", None)
@@ -194,7 +169,7 @@ def _embedder_identity(embedder):
         "name": embedder.name,
         "model_sha256": embedder.sha256,
         "embedding_output": getattr(embedder, "embedding_output", None),
-        "postprocessor_sha256": (_file_sha256(postprocessor.pca_params_path)
+        "postprocessor_sha256": (file_sha256(postprocessor.pca_params_path)
                                  if postprocessor is not None else None),
     }
 
@@ -254,7 +229,7 @@ class _ClipExtractor:
         scores = None if scores is None else np.asarray(scores, dtype=np.float32)
         if entry_path is not None:
             entry = segments if scores is None else np.hstack([segments, scores])
-            _atomic_write(Path(entry_path), lambda stream: np.save(stream, entry, allow_pickle=False))
+            atomic_write(Path(entry_path), lambda stream: np.save(stream, entry, allow_pickle=False))
         return index, segments, scores
 
 
@@ -418,7 +393,7 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
 
     settings = _settings(embedder, short_policy, resample_filter)
     settings_digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    audio_sha256 = [_file_sha256(path) if path.is_file() else None for path in paths]
+    audio_sha256 = [file_sha256(path) if path.is_file() else None for path in paths]
     missing = [str(path) for path, digest in zip(paths, audio_sha256) if digest is None]
     if missing:
         raise AudioError(f"{len(missing)} audio file(s) not found: {missing[:10]}")

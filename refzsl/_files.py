@@ -1,0 +1,71 @@
+"""File helpers shared by the modules: content hashes and atomic writes.
+
+One home for what extraction, the embedders, the semantic caches and the shipped
+data files all need: the sha256 of a file, a cheap fingerprint of a large file,
+and writing a file so that readers never see it half-written.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["file_sha256", "file_fingerprint", "atomic_write"]
+
+_BLOCK_BYTES = 1 << 20
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def file_sha256(path):
+    """sha256 (hex) of a file's whole content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_fingerprint(path):
+    """Size + sha256 of the first and last MiB: a content key that stays cheap on a 3.6 GB file.
+
+    For cache keys of large inputs (word vectors, model weights) only; identities that
+    must be exact (an acoustic model recorded in a model file) use :func:`file_sha256`.
+    """
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(_FINGERPRINT_BYTES))
+        if size > 2 * _FINGERPRINT_BYTES:
+            handle.seek(size - _FINGERPRINT_BYTES)
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def atomic_write(path, write):
+    """Call ``write(stream)`` on a temporary file next to ``path``, then rename it into place.
+
+    ``os.replace`` within one folder is atomic, so readers (and a resumed run) see either
+    no file or a whole one, never the half-written file an interruption would leave.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; its folder is created if needed.
+    write : callable
+        ``write(stream)`` writes the content to a binary stream.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
