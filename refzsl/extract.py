@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._cli_args import positive_int
 from ._files import atomic_write, file_sha256
 from .audio import RESAMPLE_FILTERS, _check_resample_filter, load_audio
 from .config import cache_dir
@@ -413,8 +414,9 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
     todo = [(index, str(paths[index]), None if entries[index] is None else str(entries[index]))
             for index in range(len(paths)) if segments[index] is None]
 
-    bar = _Progress(len(paths), description=f"extract {embedder.name}", enabled=progress)
-    bar.update(len(paths) - len(todo))
+    # Cached clips are not counted in the rate: they would make it meaningless.
+    bar = _Progress(len(todo), description=f"extract {embedder.name} ({len(paths) - len(todo)} cached)",
+                    enabled=progress)
     try:
         for index, clip_segments, clip_scores in _map(todo, embedder, short_policy, resample_filter, workers):
             segments[index], scores[index] = clip_segments, clip_scores
@@ -537,13 +539,6 @@ def find_audio_files(inputs):
     return paths, clip_ids
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def build_parser():
     """The ``python -m refzsl.extract`` argument parser."""
     from .embedders import EMBEDDERS
@@ -558,7 +553,7 @@ def build_parser():
     parser.add_argument("--embedder", default="yamnet", choices=sorted(EMBEDDERS), help="acoustic model")
     parser.add_argument("--data-root", default=None, help="data root (default: $REFZSL_DATA)")
     parser.add_argument("--model-path", default=None, help="model file instead of the data root's")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     parser.add_argument("--cache-dir", default=None, help="cache folder (default: $REFZSL_CACHE/segments)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument("--short-policy", default="pad", choices=SHORT_POLICIES,
