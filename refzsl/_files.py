@@ -7,7 +7,7 @@ and writing a file so that readers never see it half-written.
 
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 __all__ = ["file_sha256", "file_fingerprint", "atomic_write"]
@@ -60,12 +60,14 @@ def atomic_write(path, write):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # open(..., "xb") rather than tempfile.mkstemp: the file gets the umask's permissions (mkstemp's are
+    # 0600, which would hide shared caches and written models from other users).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with open(temporary, "xb") as stream:
             write(stream)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return path

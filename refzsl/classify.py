@@ -16,7 +16,7 @@ Three parts:
   estimator's fitted input normalisation, the acoustic model's id and sha256,
   the semantic embedding spec (recipe and options, identity of the vector files),
   the training classes with their φ, and the versions. An ``.npz`` read with
-  ``allow_pickle=False``: arrays plus one JSON string, no pickle.
+  ``allow_pickle=False``: arrays (``W`` as float32) plus UTF-8 JSON metadata, no pickle.
   :func:`train_model` fits one; ``refzsl train`` is its command line.
 * Scorers — the method seam. A scorer has a ``name`` and
   ``score(features, labels) -> float [n_files, n_labels]`` (higher = better),
@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._files import atomic_write
 from .exceptions import AudioError, MissingDependencyError, ModelMismatchError
 from .semantic import cached_word_vectors
 
@@ -83,7 +84,7 @@ __all__ = [
 ]
 
 MODEL_FORMAT = "refzsl-bilinear-classifier"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: UTF-8 metadata, float64 arrays stored as float32
 
 #: The shipped model: W trained on all 50 ESC-50 classes (tools/build_classifier_model.py).
 DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "classifier_esc50_yamnet.npz"
@@ -200,13 +201,21 @@ def _json_value(value):
     return value
 
 
-def _versions():
+def _decode_metadata(array):
+    """The metadata dict of a model file: UTF-8 JSON bytes (format 2) or a NumPy unicode string (format 1)."""
+    text = array.tobytes().decode("utf-8") if array.dtype == np.uint8 else str(array)
+    return json.loads(text)
+
+
+def _versions(packages=("gensim", "ai_edge_litert")):
+    """refzsl, NumPy and Python versions, and those of the installed ``packages`` (absent ones left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     versions = {"refzsl": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
-    for module in ("gensim", "ai_edge_litert"):
+    for package in packages:
         try:
-            from importlib.metadata import version
-            versions[module] = version(module.replace("_", "-"))
-        except Exception:  # not installed: nothing to record
+            versions[package] = version(package.replace("_", "-"))
+        except PackageNotFoundError:
             pass
     return versions
 
@@ -257,23 +266,28 @@ class ClassifierModel:
     # ---- persistence ----------------------------------------------------------------------
 
     def save(self, path):
-        """Write the model to ``path`` (``.npz``; arrays + JSON metadata, no pickle).
+        """Write the model to ``path`` (``.npz``; arrays + UTF-8 JSON metadata, no pickle).
+
+        The estimator's float64 arrays (``W_``) are stored as float32, the precision of
+        the embeddings they were trained on, and cast back by :meth:`load` (halves the
+        file; :func:`train_model` rounds ``W_`` to float32 so that a trained model and
+        its saved copy score identically).
 
         Returns
         -------
         Path
         """
-        path = Path(path)
         estimator = self.estimator
         params = {name: _json_value(getattr(estimator, name)) for name in _estimator_param_names(type(estimator))}
-        arrays, fitted = {}, {}
+        arrays, fitted, dtypes = {}, {}, {}
         for name, value in vars(estimator).items():
             if not name.endswith("_") or name.startswith("_"):
                 continue
             if isinstance(value, np.ndarray):
                 if value.dtype == object:
                     raise TypeError(f"Fitted attribute {name} is an object array; cannot be saved without pickle")
-                arrays[f"estimator.{name}"] = value
+                dtypes[name] = value.dtype.str
+                arrays[f"estimator.{name}"] = value.astype(np.float32) if value.dtype == np.float64 else value
             else:
                 value = _json_value(value)
                 if not (_is_json_scalar(value) or isinstance(value, list)):
@@ -286,19 +300,18 @@ class ClassifierModel:
             "format": MODEL_FORMAT,
             "format_version": MODEL_FORMAT_VERSION,
             "estimator": {"class": f"{type(estimator).__module__}.{type(estimator).__name__}",
-                          "params": params, "fitted": fitted},
+                          "params": params, "fitted": fitted, "dtypes": dtypes},
             "acoustic": self.acoustic,
             "semantic": self.semantic,
             "classes": list(self.classes),
             "training": self.training,
             "versions": self.versions,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".partial.npz")
-        np.savez_compressed(temporary, metadata=np.array(json.dumps(metadata, sort_keys=True)),
-                            class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32), **arrays)
-        temporary.replace(path)
-        return path
+        # UTF-8 bytes: a NumPy unicode string would take 4 bytes a character.
+        encoded = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+        return atomic_write(path, lambda stream: np.savez_compressed(
+            stream, metadata=encoded, class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32),
+            **arrays))
 
     @classmethod
     def load(cls, path):
@@ -317,7 +330,7 @@ class ClassifierModel:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 contents = {name: archive[name] for name in archive.files}
-            metadata = json.loads(str(contents.pop("metadata")))
+            metadata = _decode_metadata(contents.pop("metadata"))
         except (ValueError, KeyError, OSError, json.JSONDecodeError) as error:
             raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model: {error}") from error
         if metadata.get("format") != MODEL_FORMAT:
@@ -332,8 +345,11 @@ class ClassifierModel:
         estimator = estimator_class(**spec["params"])
         for name, value in spec["fitted"].items():
             setattr(estimator, name, value)
+        dtypes = spec.get("dtypes", {})  # format version 1 stored arrays in their own dtype
         for key in [key for key in contents if key.startswith("estimator.")]:
-            setattr(estimator, key[len("estimator."):], contents.pop(key))
+            name = key[len("estimator."):]
+            value = contents.pop(key)
+            setattr(estimator, name, value.astype(dtypes[name]) if name in dtypes else value)
         return cls(estimator=estimator, acoustic=metadata["acoustic"], semantic=metadata["semantic"],
                    classes=list(metadata["classes"]), class_embeddings=contents["class_embeddings"],
                    training=metadata.get("training", {}), versions=metadata.get("versions", {}))
@@ -502,6 +518,8 @@ def train_model(embeddings, labels, *, classes=None, recipe="WLE+GLE", semantic_
     phi = np.asarray(class_embeddings(classes, recipe, root=root, vectors=cached_word_vectors(recipe, root=root),
                                       **semantic_options), dtype=np.float32)
     estimator = _estimator_class()(**dict(estimator_params or {})).fit(embeddings, targets, phi)
+    # float32 precision, as ClassifierModel.save stores it: the model scores as its saved copy will
+    estimator.W_ = estimator.W_.astype(np.float32).astype(estimator.W_.dtype)
     training = dict(training or {})
     training.setdefault("n_clips", int(len(labels)))
     training["train_top1"] = float(estimator.score(embeddings, targets, phi))

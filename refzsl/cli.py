@@ -32,41 +32,12 @@ import sys
 import warnings
 from pathlib import Path
 
+from ._checks import non_negative_float, positive_float, positive_int
 from .exceptions import RefzslError
 
 __all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "main"]
 
 EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "missing": 3, "audio": 4, "vocabulary": 5, "mismatch": 6}
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
-    return value
 
 
 def build_parser():
@@ -90,7 +61,7 @@ def build_parser():
     classify.add_argument("--method", choices=METHODS,
                           help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, needs the sentence "
                                "extra; bilinear with --model, or when asked: the ESC-50-trained model)")
-    classify.add_argument("--top", type=_positive_int, metavar="K", help="show the best K labels (default: all)")
+    classify.add_argument("--top", type=positive_int, metavar="K", help="show the best K labels (default: all)")
     classify.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
     classify.add_argument("--pad-short", action="store_true",
                           help="zero-pad audio shorter than 0.975 s to one patch instead of refusing it")
@@ -115,9 +86,9 @@ def build_parser():
     train.add_argument("--select", action="store_true",
                        help="choose λ, η and epochs (and the recipe with --recipe auto) on validation classes: "
                             "inner class folds, zero-shot (needs >= 4 classes)")
-    train.add_argument("--learning-rate", type=_positive_float, default=0.1, help="SGD step η (default 0.1)")
-    train.add_argument("--epochs", type=_positive_int, default=10, help="passes over the data (default 10)")
-    train.add_argument("--reg-lambda", type=_non_negative_float, default=0.0, help="λ of λ‖W‖² (default 0)")
+    train.add_argument("--learning-rate", type=positive_float, default=0.1, help="SGD step η (default 0.1)")
+    train.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
+    train.add_argument("--reg-lambda", type=non_negative_float, default=0.0, help="λ of λ‖W‖² (default 0)")
     train.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
     train.add_argument("--data-root", metavar="DIR", help="data root (default: $REFZSL_DATA)")
     train.add_argument("--verbose", "-v", action="store_true", help="progress on stderr")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_positive_int
 from ._files import file_sha256
 from .config import asset_path
 from .exceptions import MissingAssetError
@@ -71,16 +72,6 @@ def _require_interpreter():
             "No TFLite runtime: refzsl's embedders need the package 'ai_edge_litert' "
             "(pip install ai-edge-litert) or, failing that, 'tflite_runtime' (pip install tflite-runtime)")
     return _Interpreter
-
-
-def _positive_int(value, name, *, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def _sigmoid(x):
@@ -144,8 +135,8 @@ class TFLiteEmbedder:
                  name=None):
         self.model_path = Path(model_path)
         self.params = params
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.num_threads = _positive_int(num_threads, "num_threads", allow_none=True)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.num_threads = check_positive_int(num_threads, "num_threads", allow_none=True)
         self.name = name if name is not None else self.model_path.stem
         self._init_args = dict(model_path=model_path, params=params, batch_size=batch_size,
                                num_threads=num_threads, embedding_output=embedding_output, name=name)

@@ -38,17 +38,18 @@ import os
 import platform
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from ._checks import non_negative_float, positive_float, positive_int
 from .config import DATA_ROOT_ENV
 from .datasets import CATEGORIES
 from .exceptions import RefzslError
 from .metrics import confusion_matrix, mean_average_precision, top1_accuracy
 from ._ranksgd import UPDATE_RULES
+from ._threads import single_threaded_blas
 from .model import NORMALIZATIONS, BilinearZSL
 from .pack import PACK_PATH, FeaturePack, array_sha256, build_pack, load_pack
 from .protocols import (
@@ -103,19 +104,6 @@ _PROTOCOL_TITLES = {
     "setting3": "P1 Setting 3: train on four categories, test on the fifth (paper: Table 4)",
     "setting4": "P1 Setting 4: Setting 3 + 5 clips of each test class in training (paper: Table 4)",
 }
-
-
-@contextmanager
-def _one_blas_thread():
-    """Run NumPy's BLAS on one thread: the runner's matrices are small and its training kernel is
-    single-threaded, so BLAS threads only add synchronisation (3-4x slower on a loaded 2-core machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # threadpoolctl absent: keep the BLAS defaults
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 class _Progress:
@@ -403,7 +391,7 @@ def run_esc50(*, protocol="random", embedding="WLE", acoustic="yamnet", features
         raise ValueError("Without selection, pass learning_rate and n_epochs (and optionally reg_lambda)")
     if update not in UPDATE_RULES:
         raise ValueError(f"update must be one of {tuple(UPDATE_RULES)}, got {update!r}")
-    with _one_blas_thread():
+    with single_threaded_blas():
         return _run(protocol=protocol, embedding=embedding, acoustic=acoustic, features=features,
                     data_root=data_root, pack_path=pack_path, seed=seed, select=select, grid=grid,
                     fixed={"reg_lambda": float(reg_lambda), "learning_rate": learning_rate, "n_epochs": n_epochs},
@@ -665,26 +653,6 @@ def plot_confusion(results, path):
 
 # -- command line ---------------------------------------------------------------------------------------
 
-def _positive_float(text):
-    value = float(text)
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text):
-    value = float(text)
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
-
 
 def _recipes():
     from .semantic import RECIPES
@@ -714,9 +682,9 @@ def build_parser():
     parser.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
                         help="select λ, learning rate and epochs on inner class folds of the training classes "
                              "(default); --no-select uses --learning-rate/--epochs/--reg-lambda")
-    parser.add_argument("--learning-rate", type=_positive_float, help="η (with --no-select)")
-    parser.add_argument("--epochs", type=_positive_int, dest="n_epochs", help="epochs (with --no-select)")
-    parser.add_argument("--reg-lambda", type=_non_negative_float, help="λ (with --no-select; default 0)")
+    parser.add_argument("--learning-rate", type=positive_float, help="η (with --no-select)")
+    parser.add_argument("--epochs", type=positive_int, dest="n_epochs", help="epochs (with --no-select)")
+    parser.add_argument("--reg-lambda", type=non_negative_float, help="λ (with --no-select; default 0)")
     parser.add_argument("--normalize", default="both", choices=NORMALIZATIONS,
                         help="unit-norm inputs of BilinearZSL (default both)")
     parser.add_argument("--update", default="algorithm1", choices=("algorithm1", "rank_normalised"),

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._cli_args import positive_int
+from ._checks import check_positive_int, positive_int
 from ._files import atomic_write, file_sha256
 from .audio import RESAMPLE_FILTERS, _check_resample_filter, load_audio
 from .config import cache_dir
@@ -297,14 +297,6 @@ class _Progress:
             self.stream.flush()
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 def _resolve_cache(cache):
     if cache is True:
         return cache_dir() / "segments"
@@ -384,7 +376,7 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
         raise ValueError(f"Duplicate clip ids (pass unique clip_ids=): {duplicates[:10]}")
     _check_short_policy(short_policy)
     _check_resample_filter(resample_filter)
-    workers = _check_positive_int(workers, "workers")
+    workers = check_positive_int(workers, "workers")
     cache_folder = _resolve_cache(cache)
     if isinstance(embedder, str):
         embedder = get_embedder(embedder, root=root, model_path=model_path,

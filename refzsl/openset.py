@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from . import conse
+from ._checks import positive_int
 from .exceptions import RefzslError
 from .metrics import mean_average_precision, top1_accuracy, top_k_accuracy
 
@@ -331,13 +332,6 @@ def format_results(results):
     return "\n".join(lines)
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser():
     """The command-line parser of ``python -m refzsl.openset``."""
     parser = argparse.ArgumentParser(prog="python -m refzsl.openset", description=__doc__.split("\n\n")[0])
@@ -347,7 +341,7 @@ def build_parser():
     parser.add_argument("--pooling", choices=conse.POOLINGS, default=conse.DEFAULTS["pooling"],
                         help="clip-level pooling of YAMNet's patch scores (non-mean extracts from the audio)")
     parser.add_argument("--no-p2", action="store_true", help="skip P2's random-strategy folds")
-    parser.add_argument("--draws", type=_positive_int, default=5, help="selection: random draws of hidden classes")
+    parser.add_argument("--draws", type=positive_int, default=5, help="selection: random draws of hidden classes")
     parser.add_argument("--data-root", default=None, help="data root (default $REFZSL_DATA)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_path", default=None, help="also write the results to this JSON file")

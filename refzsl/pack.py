@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._files import atomic_write, file_sha256
 from .datasets import CATEGORIES
 
 __all__ = ["PACK_PATH", "PACK_RECIPES", "LICENCE", "FeaturePack", "load_pack", "build_pack", "array_sha256"]
@@ -47,14 +48,6 @@ def array_sha256(array):
     array = np.ascontiguousarray(array)
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -157,13 +150,10 @@ class FeaturePack:
         manifest = {**self.manifest, "format": _FORMAT, "format_version": _FORMAT_VERSION}
         manifest["arrays"] = {key: {"shape": list(value.shape), "dtype": value.dtype.str,
                                     "sha256": array_sha256(value)} for key, value in arrays.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(path)
+        atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
         manifest["file_bytes"] = path.stat().st_size
-        manifest_path = path.with_suffix(".json")
-        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        manifest_path = atomic_write(path.with_suffix(".json"), lambda stream: stream.write(
+            (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")))
         self.manifest = manifest
         return manifest_path
 
@@ -312,7 +302,7 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     for asset in sorted({PARTS[part][0] for part in parts} - {"sentence"}):
         path = asset_path(asset, root=root)
         vectors = load_word_vectors(asset, root=root)
-        vector_files[asset] = {"name": path.name, "sha256": _file_sha256(path),
+        vector_files[asset] = {"name": path.name, "sha256": file_sha256(path),
                                "n_words": len(vectors.key_to_index), "dim": int(vectors.vector_size)}
     extraction = dict(features.manifest)
     audio_hashes = dict(zip(extraction.pop("clip_ids"), extraction.pop("audio_sha256")))
@@ -325,7 +315,7 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
         "refzsl_version": __version__,
         "licence": LICENCE,
         "dataset": {
-            "name": "ESC-50", "n_clips": len(ids), "meta_sha256": _file_sha256(dataset.meta_path),
+            "name": "ESC-50", "n_clips": len(ids), "meta_sha256": file_sha256(dataset.meta_path),
             "audio_sha256": combined, "audio_sha256_per_clip": audio_hashes,
         },
         "acoustic": {

@@ -40,6 +40,7 @@ import numpy as np
 
 from ._files import atomic_write
 from .exceptions import MissingAssetError, MissingDependencyError, OutOfVocabularyError
+from .vectors import WordVectors, load_word_vectors
 
 __all__ = [
     "STOPWORDS", "PARTS", "RECIPES", "OOV_POLICIES", "ESC50_WORD_FALLBACK",
@@ -235,8 +236,8 @@ def average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=False
     ----------
     token_lists : sequence of list[str]
         Words of each text (:func:`tokenize`).
-    keyed_vectors : gensim.models.KeyedVectors
-        Or any object with ``key_to_index``, ``vectors`` and ``vector_size``.
+    keyed_vectors : refzsl.vectors.WordVectors
+        Or any object with ``key_to_index``, ``vectors`` and ``vector_size`` (a gensim ``KeyedVectors``).
     fallback : mapping str -> str or sequence of str, optional
         As :func:`class_embeddings`.
     unit_words : bool
@@ -281,8 +282,8 @@ def suggest_words(words, keyed_vectors, *, n=3):
     ----------
     words : iterable of str
         Words missing from ``keyed_vectors``.
-    keyed_vectors : gensim.models.KeyedVectors
-        Or any object with ``key_to_index`` and ``index_to_key``.
+    keyed_vectors : refzsl.vectors.WordVectors
+        Or any object with ``key_to_index`` and ``index_to_key`` (a gensim ``KeyedVectors``).
     n : int > 0
         Most suggestions per word.
 
@@ -313,8 +314,6 @@ def suggest_words(words, keyed_vectors, *, n=3):
 
 
 def _vectors_for(source, vectors, root):
-    from .vectors import load_word_vectors
-
     if vectors is None:
         return load_word_vectors(source, root=root)
     if isinstance(vectors, dict):
@@ -358,11 +357,11 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
         Drop :data:`STOPWORDS` from labels and descriptions.
     unit_words : bool
         Average unit-length word vectors instead of raw ones (the authors: raw).
-    vectors : KeyedVectors, path, or dict {"word2vec"|"glove": KeyedVectors or path}, optional
+    vectors : WordVectors, path, or dict {"word2vec"|"glove": WordVectors or path}, optional
         Word vectors to use instead of the data-root assets (e.g. the full GoogleNews file);
         a dict when the recipe reads both Word2Vec and GloVe parts.
-        Any object with gensim's ``key_to_index``, ``index_to_key``, ``vectors`` and
-        ``vector_size`` will do.
+        Any object with ``key_to_index``, ``index_to_key``, ``vectors`` and
+        ``vector_size`` (:class:`refzsl.vectors.WordVectors`, a gensim ``KeyedVectors``) will do.
     sentence_model : str or Path, optional
         sentence-transformers model folder for BSE (default :func:`default_sentence_model`).
 
@@ -465,31 +464,10 @@ def l2_normalise_rows(matrix):
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
-# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npy): reading the
-# shared GloVe text takes ~1 s and gensim's import another ~1.5 s, most of a 2 s classification budget.
-# Larger files (the full GoogleNews, 3.6 GB) are better served by gensim's own memory-mapped format.
+# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npz): reading the
+# shared GloVe text takes ~1 s, most of a 2 s classification budget. Larger files (the full GoogleNews,
+# 3.6 GB) are better served by gensim's own memory-mapped format.
 _VECTOR_CACHE_MAX_BYTES = 256 * 2 ** 20
-
-
-class _CachedVectors:
-    """Read-only word vectors with the part of gensim's ``KeyedVectors`` interface refzsl.semantic uses."""
-
-    def __init__(self, words, vectors):
-        self.index_to_key = words
-        self.key_to_index = {word: index for index, word in enumerate(words)}
-        self.vectors = vectors
-        self.vector_size = vectors.shape[1]
-
-    def __len__(self):
-        return len(self.index_to_key)
-
-    def __contains__(self, word):
-        return word in self.key_to_index
-
-    def __getitem__(self, words):
-        if isinstance(words, str):
-            return self.vectors[self.key_to_index[words]]
-        return self.vectors[[self.key_to_index[word] for word in words]]
 
 
 _VECTORS = {}
@@ -499,8 +477,8 @@ def cached_word_vectors(recipe, *, root=None):
     """The word vectors a recipe's parts read, ``{"word2vec"|"glove": vectors}``, via a compact cache.
 
     Word-vector files up to 256 MiB are read once (by :func:`refzsl.vectors.load_word_vectors`) into an
-    ``.npz`` of vocabulary + float32 matrix, then loaded from it without importing gensim; larger files
-    are loaded by gensim itself (memory-mapped ``.kv`` being the fast format there).
+    ``.npz`` of vocabulary + float32 matrix, then loaded from it; larger files are loaded directly
+    (gensim's memory-mapped ``.kv`` being the fast format there).
 
     Parameters
     ----------
@@ -511,16 +489,14 @@ def cached_word_vectors(recipe, *, root=None):
 
     Returns
     -------
-    dict[str, KeyedVectors-like]
-        Objects with gensim's ``key_to_index``, ``index_to_key``, ``vectors``, ``vector_size``.
+    dict[str, refzsl.vectors.WordVectors]
 
     Notes
     -----
     The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
-    ``config.cache_dir()/vectors``; it holds exactly the values gensim reads, as float32.
+    ``config.cache_dir()/vectors``; it holds exactly the values the file holds, as float32.
     """
     from . import config
-    from .vectors import load_word_vectors
     chosen = {}
     for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)):
         if asset == "sentence":
@@ -535,57 +511,14 @@ def cached_word_vectors(recipe, *, root=None):
                 digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
                 cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
                 if not cached.is_file():
-                    if path.name.lower().endswith((".bin", ".bin.gz")):
-                        # gensim's import alone costs ~3 s on 2 cores: most of a fresh install's first
-                        # `refzsl classify`. Same float32 values (reference_tests/unit/test_semantic.py).
-                        words, matrix = _read_word2vec_binary(path)
-                    else:
-                        keyed_vectors = load_word_vectors(path)
-                        words, matrix = keyed_vectors.index_to_key, keyed_vectors.vectors
+                    loaded = load_word_vectors(path)
                     atomic_write(cached, lambda stream: np.savez(
-                        stream, words=np.array(words), vectors=np.asarray(matrix, dtype=np.float32)))
+                        stream, words=np.array(loaded.index_to_key),
+                        vectors=np.asarray(loaded.vectors, dtype=np.float32)))
                 with np.load(cached, allow_pickle=False) as archive:
-                    _VECTORS[key] = _CachedVectors(archive["words"].tolist(), archive["vectors"])
+                    _VECTORS[key] = WordVectors(archive["words"].tolist(), archive["vectors"])
         chosen[asset] = _VECTORS[key]
     return chosen
-
-
-def _read_word2vec_binary(path):
-    """Words and float32 [n, d] matrix of a word2vec binary file (``.bin`` or ``.bin.gz``), read with NumPy.
-
-    The format: a ``"<count> <dim>"`` header line, then per word its UTF-8 bytes, a space,
-    and ``dim`` little-endian float32 (optionally followed by a newline). A repeated word
-    keeps its first vector, as in gensim.
-    """
-    if str(path).lower().endswith(".gz"):
-        import gzip
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
-    else:
-        data = Path(path).read_bytes()
-    header_end = data.index(b"\n")
-    try:
-        count, dim = (int(field) for field in data[:header_end].split())
-    except ValueError:
-        raise ValueError(f"{str(path)!r}: not a word2vec binary file (header {data[:header_end][:40]!r})") from None
-    vector_bytes = 4 * dim
-    words, offsets, seen, position = [], [], set(), header_end + 1
-    for _ in range(count):
-        while data[position:position + 1] in (b"\n", b" "):
-            position += 1
-        end = data.find(b" ", position)
-        if end < 0 or end + 1 + vector_bytes > len(data):
-            raise ValueError(f"{str(path)!r}: truncated after {len(words)} of {count} words")
-        word = data[position:end].decode("utf-8")
-        if word not in seen:
-            seen.add(word)
-            words.append(word)
-            offsets.append(end + 1)
-        position = end + 1 + vector_bytes
-    matrix = np.empty((len(words), dim), dtype=np.float32)
-    for row, offset in enumerate(offsets):
-        matrix[row] = np.frombuffer(data, dtype="<f4", count=dim, offset=offset)
-    return words, matrix
 
 
 def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):

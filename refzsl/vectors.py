@@ -1,4 +1,4 @@
-"""Pre-trained word vectors (Word2Vec, GloVe) as gensim ``KeyedVectors``, memoised.
+"""Pre-trained word vectors (Word2Vec, GloVe) as read-only :class:`WordVectors`, memoised.
 
 Four on-disk formats are read, the ones users download or make:
 
@@ -16,11 +16,11 @@ Four on-disk formats are read, the ones users download or make:
     gensim's own ``KeyedVectors.save`` output (``.kv``); memory-mapped read-only
     (``mmap="r"``), so a 3.6 GB file costs no RAM until vectors are touched —
     the fastest way to reuse the full GoogleNews vectors: convert once with
-    ``load_word_vectors("GoogleNews-vectors-negative300.bin.gz").save("GoogleNews.kv")``.
+    ``gensim.models.KeyedVectors.load_word2vec_format(path, binary=True).save("GoogleNews.kv")``.
 
-The binary format is read by gensim; the text formats by a NumPy parser that
-gives gensim's exact float32 values about four times faster. gensim is imported
-inside the loader only, so ``import refzsl.semantic`` stays light.
+The word2vec and GloVe files are read by NumPy parsers that give gensim's exact
+float32 values (several times faster for text); gensim is imported only to read
+its own ``.kv`` format, so loading the other formats never pays its 1.5-4 s import.
 """
 
 import threading
@@ -31,7 +31,8 @@ import numpy as np
 from . import config
 from .exceptions import MissingAssetError
 
-__all__ = ["VECTOR_FORMATS", "detect_format", "load_word_vectors", "clear_vector_cache"]
+__all__ = ["VECTOR_FORMATS", "WordVectors", "detect_format", "load_word_vectors", "iter_word2vec_binary",
+           "clear_vector_cache"]
 
 VECTOR_FORMATS = ("auto", "word2vec_binary", "word2vec_text", "glove", "gensim")
 
@@ -40,6 +41,48 @@ _VECTOR_ASSETS = ("word2vec", "glove")
 
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
+
+
+class WordVectors:
+    """Read-only word vectors: the part of gensim's ``KeyedVectors`` interface refzsl uses.
+
+    Parameters
+    ----------
+    words : list of str
+        Vocabulary, in file (frequency) order, without repeats.
+    vectors : float32 array [n_words, dim]
+        Row ``i`` is the vector of ``words[i]`` (may be a read-only memory map).
+
+    Attributes
+    ----------
+    index_to_key : list of str
+    key_to_index : dict str -> int
+    vectors : float32 [n_words, dim]
+    vector_size : int
+    """
+
+    def __init__(self, words, vectors):
+        if len(words) != len(vectors):
+            raise ValueError(f"{len(words)} words for {len(vectors)} vectors")
+        self.index_to_key = list(words)
+        self.key_to_index = {word: index for index, word in enumerate(self.index_to_key)}
+        self.vectors = vectors
+        self.vector_size = int(vectors.shape[1])
+
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, word):
+        return word in self.key_to_index
+
+    def __getitem__(self, words):
+        """Vector of one word (float32 [dim]) or of a list of words ([n, dim]); KeyError if unknown."""
+        if isinstance(words, str):
+            return self.vectors[self.key_to_index[words]]
+        return self.vectors[[self.key_to_index[word] for word in words]]
+
+    def __repr__(self):
+        return f"WordVectors({len(self)} words, dim={self.vector_size})"
 
 
 def detect_format(path):
@@ -67,11 +110,7 @@ def detect_format(path):
         return "word2vec_binary"
     if name.endswith((".kv", ".model")):
         return "gensim"
-    opener = open
-    if name.endswith(".gz"):
-        import gzip
-        opener = gzip.open
-    with opener(path, "rt", encoding="utf8", errors="replace") as handle:
+    with _open(path, "rt") as handle:
         first = handle.readline().split()
     if len(first) == 2 and all(field.isdigit() for field in first):
         return "word2vec_text"
@@ -90,7 +129,7 @@ def _resolve(path_or_asset_name, root):
 
 
 def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
-    """Load pre-trained word vectors as a gensim ``KeyedVectors`` (memoised).
+    """Load pre-trained word vectors (memoised).
 
     Parameters
     ----------
@@ -108,7 +147,7 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
 
     Returns
     -------
-    gensim.models.KeyedVectors
+    WordVectors
         Shared between calls with the same resolved path, format and limit; do
         not modify it.
 
@@ -117,9 +156,9 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
     MissingAssetError
         If the file (or the asset) does not exist; the message names the path.
     ValueError
-        If ``fmt`` is unknown, ``limit`` is not a positive integer, or a text
-        file has a malformed line (the message names the file, and the line
-        where known).
+        If ``fmt`` is unknown, ``limit`` is not a positive integer, a text file
+        has a malformed line, or a binary file is truncated or not word2vec (the
+        message names the file, and the line where known).
     """
     if fmt not in VECTOR_FORMATS:
         raise ValueError(f"Unknown word-vector format fmt={fmt!r}; expected one of {VECTOR_FORMATS}")
@@ -138,21 +177,93 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
 
 
 def _read(path, fmt, limit):
-    from gensim.models import KeyedVectors
-
     if fmt == "gensim":
-        vectors = KeyedVectors.load(str(path), mmap="r")
-        if limit is not None and limit < len(vectors):
-            head = KeyedVectors(vectors.vector_size, dtype=vectors.vectors.dtype)
-            head.add_vectors(vectors.index_to_key[:limit], vectors.vectors[:limit])
-            vectors = head
-        return vectors
+        from gensim.models import KeyedVectors
+
+        keyed_vectors = KeyedVectors.load(str(path), mmap="r")
+        return WordVectors(keyed_vectors.index_to_key[:limit], keyed_vectors.vectors[:limit])
     if fmt == "word2vec_binary":
-        return KeyedVectors.load_word2vec_format(str(path), binary=True, limit=limit)
-    words, matrix = _read_text(path, header=fmt == "word2vec_text", limit=limit)
-    vectors = KeyedVectors(matrix.shape[1])
-    vectors.add_vectors(words, matrix)
-    return vectors
+        return WordVectors(*_read_word2vec_binary(path, limit=limit))
+    return WordVectors(*_read_text(path, header=fmt == "word2vec_text", limit=limit))
+
+
+def _open(path, mode):
+    """Open a plain or gzip-compressed (``.gz``) file; text modes decode UTF-8, replacing bad bytes."""
+    text = {"encoding": "utf8", "errors": "replace"} if "t" in mode else {}
+    if str(path).lower().endswith(".gz"):
+        import gzip
+        return gzip.open(path, mode, **text)
+    return open(path, mode, **text)
+
+
+_BINARY_BLOCK_BYTES = 1 << 24
+
+
+def iter_word2vec_binary(path):
+    """Yield ``(word, float32 [dim] vector)`` of a word2vec binary file (``.bin`` or ``.bin.gz``), in file order.
+
+    The format: a ``"<count> <dim>"`` header line, then per word its UTF-8 bytes, a space,
+    and ``dim`` little-endian float32 (optionally followed by a newline). The file is read
+    16 MiB at a time, so memory never holds the whole file (3.6 GB for GoogleNews); each
+    vector is a read-only view of the current block. Repeated words are yielded again.
+
+    Raises
+    ------
+    ValueError
+        If the header is not word2vec's or the file ends before its header's count; the
+        message names the file.
+    """
+    with _open(path, "rb") as handle:
+        yield from _word2vec_binary_records(handle, path)[2]
+
+
+def _word2vec_binary_records(handle, path):
+    """``(count, dim, records)``: the header of an open word2vec binary file and a generator of its records."""
+    header = handle.readline()
+    try:
+        count, dim = (int(field) for field in header.split())
+    except ValueError:
+        raise ValueError(f"{str(path)!r}: not a word2vec binary file (header {header[:40]!r})") from None
+
+    def records():
+        vector_bytes = 4 * dim
+        buffer, position = b"", 0
+        for index in range(count):
+            while True:
+                while buffer[position:position + 1] in (b"\n", b" "):
+                    position += 1  # the newline some writers put after each vector
+                end = buffer.find(b" ", position)
+                if end >= 0 and end + 1 + vector_bytes <= len(buffer):
+                    break
+                block = handle.read(_BINARY_BLOCK_BYTES)
+                if not block:
+                    raise ValueError(f"{str(path)!r}: truncated after {index} of {count} words")
+                buffer, position = buffer[position:] + block, 0
+            yield buffer[position:end].decode("utf-8"), np.frombuffer(buffer, dtype="<f4", count=dim, offset=end + 1)
+            position = end + 1 + vector_bytes
+
+    return count, dim, records()
+
+
+def _read_word2vec_binary(path, *, limit=None):
+    """Words and float32 [n, d] matrix of a word2vec binary file (:func:`iter_word2vec_binary`).
+
+    The matrix is allocated from the header's count, so memory holds it and one block. A
+    repeated word keeps its first vector, as in gensim; ``limit`` counts distinct words.
+    """
+    with _open(path, "rb") as handle:
+        count, dim, records = _word2vec_binary_records(handle, path)
+        matrix = np.empty((count if limit is None else min(count, limit), dim), dtype=np.float32)
+        words, seen = [], set()
+        for word, vector in records:
+            if word in seen:
+                continue
+            seen.add(word)
+            matrix[len(words)] = vector
+            words.append(word)
+            if len(words) == len(matrix):
+                break
+    return words, matrix[:len(words)]
 
 
 _TEXT_CHUNK_LINES = 100_000
@@ -166,12 +277,9 @@ def _read_text(path, *, header, limit):
     The word is everything before the last ``d`` fields, so the few tokens with
     spaces in glove.840B load too; a repeated word keeps its first vector, as in gensim.
     """
-    import gzip
-
-    opener = gzip.open if str(path).endswith(".gz") else open
     words, chunks, seen = [], [], set()
     dim = None
-    with opener(path, "rt", encoding="utf8", errors="replace") as handle:
+    with _open(path, "rt") as handle:
         if header:
             dim = int(handle.readline().split()[1])
         pending_words, pending_numbers = [], []
@@ -218,6 +326,6 @@ def _read_text(path, *, header, limit):
 
 
 def clear_vector_cache():
-    """Forget every memoised ``KeyedVectors`` (frees their memory)."""
+    """Forget every memoised :class:`WordVectors` (frees their memory)."""
     with _CACHE_LOCK:
         _CACHE.clear()

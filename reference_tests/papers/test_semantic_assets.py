@@ -29,6 +29,20 @@ def word2vec(data_root):
     return load_word_vectors("word2vec", root=data_root)
 
 
+@pytest.mark.parametrize("asset", ["word2vec", "glove"])
+def test_numpy_readers_give_gensims_words_and_values(data_root, asset):
+    # refzsl reads these files without gensim; gensim's own readers are the reference
+    from gensim.models import KeyedVectors
+
+    from refzsl.config import asset_path
+
+    path = asset_path(asset, root=data_root)
+    reference = KeyedVectors.load_word2vec_format(str(path), binary=asset == "word2vec", no_header=asset == "glove")
+    loaded = load_word_vectors(asset, root=data_root)
+    assert loaded.index_to_key == reference.index_to_key
+    np.testing.assert_array_equal(loaded.vectors, reference.vectors)
+
+
 @pytest.fixture(scope="module")
 def wle_table(data_root):
     return ontology.audioset_embeddings("WLE", root=data_root, cache=False)

@@ -142,8 +142,9 @@ def test_train_model_rejects_sentence_recipe(root):
 def test_save_load_round_trip(model, root, tmp_path):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:  # no pickle anywhere in the file
-        metadata = json.loads(str(archive["metadata"]))
+        metadata = classify._decode_metadata(archive["metadata"])
         assert "estimator.W_" in archive.files
+        assert archive["estimator.W_"].dtype == np.float32 and archive["metadata"].dtype == np.uint8
     assert metadata["format"] == classify.MODEL_FORMAT
     assert metadata["acoustic"]["sha256"] == "a" * 64
     assert metadata["versions"]["refzsl"]
@@ -151,6 +152,7 @@ def test_save_load_round_trip(model, root, tmp_path):
     assert loaded.classes == model.classes
     assert loaded.estimator.get_params() == model.estimator.get_params()
     np.testing.assert_array_equal(loaded.estimator.W_, model.estimator.W_)
+    assert loaded.estimator.W_.dtype == model.estimator.W_.dtype == np.float64
     features = _Features(np.random.default_rng(5).normal(size=(3, 64)))
     labels = ["man speaking", "car horn", "dog barking"]
     np.testing.assert_array_equal(BilinearScorer(loaded, root=root).score(features, labels),
@@ -199,6 +201,22 @@ def test_check_rejects_vectors_missing_most_classes(model, tmp_path):
         model.check(root=_write_vectors(tmp_path / "small", drop=drop))
 
 
+def test_format_1_files_still_load(tmp_path, model):
+    # format 1: metadata as a NumPy unicode string, arrays in their own dtype
+    path = model.save(tmp_path / "model.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        contents = dict(archive)
+    metadata = classify._decode_metadata(contents["metadata"])
+    metadata["format_version"] = 1
+    del metadata["estimator"]["dtypes"]
+    contents["metadata"] = np.array(json.dumps(metadata))
+    contents["estimator.W_"] = model.estimator.W_
+    np.savez(tmp_path / "v1.npz", **contents)
+    loaded = ClassifierModel.load(tmp_path / "v1.npz")
+    assert loaded.classes == model.classes
+    np.testing.assert_array_equal(loaded.estimator.W_, model.estimator.W_)
+
+
 def test_load_rejects_other_files(tmp_path, model):
     np.savez(tmp_path / "other.npz", W=np.zeros((3, 3)))
     with pytest.raises(ModelMismatchError, match="is not a refzsl classifier model"):
@@ -211,11 +229,11 @@ def test_load_rejects_other_files(tmp_path, model):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:
         contents = dict(archive)
-    metadata = json.loads(str(contents["metadata"]))
+    metadata = classify._decode_metadata(contents["metadata"])
     metadata["format_version"] = classify.MODEL_FORMAT_VERSION + 1
-    contents["metadata"] = np.array(json.dumps(metadata))
+    contents["metadata"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     np.savez(tmp_path / "future.npz", **contents)
-    with pytest.raises(ModelMismatchError, match="format version 2"):
+    with pytest.raises(ModelMismatchError, match=f"format version {classify.MODEL_FORMAT_VERSION + 1}"):
         ClassifierModel.load(tmp_path / "future.npz")
 
 
@@ -227,12 +245,15 @@ def test_unknown_words_are_listed_with_suggestions(model, root):
 
 
 def test_vector_cache_gives_gensim_values(root):
-    from refzsl.vectors import load_word_vectors
+    from gensim.models import KeyedVectors
     cached = semantic.cached_word_vectors("WLE+GLE", root=root)
     for asset in ("word2vec", "glove"):
-        reference = load_word_vectors(root / "vectors" / {"word2vec": "GoogleNews-vectors-negative300-subset.bin",
-                                                          "glove": "glove.6B.50d-subset.txt"}[asset])
+        path = root / "vectors" / {"word2vec": "GoogleNews-vectors-negative300-subset.bin",
+                                   "glove": "glove.6B.50d-subset.txt"}[asset]
+        reference = KeyedVectors.load_word2vec_format(str(path), binary=asset == "word2vec",
+                                                      no_header=asset == "glove")
         assert cached[asset].index_to_key == reference.index_to_key
+        np.testing.assert_array_equal(cached[asset].vectors, reference.vectors)
         np.testing.assert_array_equal(cached[asset][["dog", "rain"]], reference[["dog", "rain"]])
     semantic._VECTORS.clear()
     again = semantic.cached_word_vectors("GLE", root=root)  # now read from the cache file

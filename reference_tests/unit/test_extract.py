@@ -247,7 +247,7 @@ def test_cli_with_the_vggish_fixture(clips, tmp_path, capsys, fixtures_dir):
     (["-o", "x.npz"], "one of the two"),
     (["--esc50", "a.wav", "-o", "x.npz"], "one of the two"),
     (["a.wav", "-o", "x.npz", "--no-cache", "--cache-dir", "c"], "exclude"),
-    (["a.wav", "-o", "x.npz", "--workers", "0"], "must be >= 1"),
+    (["a.wav", "-o", "x.npz", "--workers", "0"], "must be an integer >= 1"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

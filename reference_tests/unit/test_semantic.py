@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from refzsl import semantic
+from refzsl import semantic, vectors
 from refzsl.exceptions import OutOfVocabularyError
 
 W2V_WORDS = ["dog", "bark", "barking", "Christmas", "music", "bird", "birds", "whistling", "fire", "engine",
@@ -340,7 +340,7 @@ def test_one_vectors_object_for_two_vector_sources_is_refused(w2v):
 def test_word2vec_binary_reader_gives_gensims_words_and_values(w2v, tmp_path, suffix):
     path = tmp_path / f"vectors{suffix}"
     w2v.save_word2vec_format(str(path), binary=True)
-    words, matrix = semantic._read_word2vec_binary(path)
+    words, matrix = vectors._read_word2vec_binary(path)
     assert words == list(w2v.index_to_key)
     np.testing.assert_array_equal(matrix, w2v.vectors)
     assert matrix.dtype == np.float32
@@ -351,7 +351,7 @@ def test_word2vec_binary_reader_rejects_truncated_and_foreign_files(w2v, tmp_pat
     w2v.save_word2vec_format(str(path), binary=True)
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="truncated"):
-        semantic._read_word2vec_binary(path)
+        vectors._read_word2vec_binary(path)
     path.write_bytes(b"dog 0.1 0.2\n")
     with pytest.raises(ValueError, match="not a word2vec binary file"):
-        semantic._read_word2vec_binary(path)
+        vectors._read_word2vec_binary(path)

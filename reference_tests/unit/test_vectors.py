@@ -111,6 +111,30 @@ def test_importing_semantic_does_not_import_gensim():
     assert out.split() == ["False", "False"]
 
 
+def test_word2vec_and_glove_files_load_without_gensim(files):
+    # gensim is only for its own .kv format: the 1.5-4 s import is not paid for the common files
+    code = ("import sys; from refzsl.vectors import load_word_vectors; "
+            + "; ".join(f"load_word_vectors({str(files[fmt])!r})" for fmt in ("word2vec_binary", "word2vec_text",
+                                                                               "glove"))
+            + "; print('gensim' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
+
+
+def test_binary_reader_reads_across_blocks_and_gzip(files, keyed_vectors, tmp_path, monkeypatch):
+    import gzip
+
+    monkeypatch.setattr(vectors, "_BINARY_BLOCK_BYTES", 7)  # every record straddles a block boundary
+    compressed = tmp_path / "tiny.bin.gz"
+    compressed.write_bytes(gzip.compress(files["word2vec_binary"].read_bytes()))
+    for path in (files["word2vec_binary"], compressed):
+        words, matrix = vectors._read_word2vec_binary(path)
+        assert words == WORDS
+        np.testing.assert_array_equal(matrix, keyed_vectors.vectors)
+    words, matrix = vectors._read_word2vec_binary(compressed, limit=2)
+    assert words == WORDS[:2] and matrix.shape == (2, 4)
+
+
 def test_text_reader_handles_spaces_in_words_and_duplicates(tmp_path):
     path = tmp_path / "g.txt"
     path.write_text("a 1 2\n. . . 3 4\na 5 6\nb 7 8\n", encoding="utf8")
