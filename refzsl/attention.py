@@ -42,13 +42,13 @@ chosen on validation clips of held-out training classes, see
 
 __all__ = ["TemporalAttentionZSL"]
 
-import contextlib
 import sys
 
 import numpy as np
 
 from . import _attention_sgd
 from ._ranksgd import rank_penalties
+from ._threads import single_threaded_blas
 
 _KERNELS = ("numba", "python")
 _SIMILARITIES = ("cosine", "dot")
@@ -92,21 +92,6 @@ def _check_targets(Y, n_clips, n_classes):
     if Y.dtype != bool and not np.isin(Y, (0, 1)).all():
         raise ValueError("Y must hold only 0/1 (or bool) values")
     return Y.astype(np.uint8)
-
-
-def _single_threaded_blas():
-    """Context in which BLAS runs one thread (a no-op without threadpoolctl).
-
-    Training multiplies small matrices (one batch: 288 × 1024 by 1024 × 32): there, BLAS threads
-    cost more than they give, and on a shared 2-core machine they wait for each other. Measured
-    on 4000 clips × 20 epochs (2026-11-21, 2 cores under load): 7.7 s with one thread, 32-55 s
-    with OpenBLAS's default two.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _moments(rows, block=4096):
@@ -353,7 +338,7 @@ class TemporalAttentionZSL:
                        margin=float(self.margin), beta=rank_penalties(Phi.shape[0]))
         decay = 2.0 * self.learning_rate * self.reg_lambda
         self.loss_curve_ = []
-        with _single_threaded_blas():
+        with single_threaded_blas():
             self._run_epochs(X, targets, Phi, U, V, rng, decay, options)
         self.U_, self.V_ = U, V
         self.n_iter_ = self.n_epochs

@@ -58,6 +58,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import non_negative_float, positive_float, positive_int
+
 __all__ = ["SYSTEMS", "TRAIN_CLIP_FOLDS", "EVAL_CLIP_FOLDS", "DEFAULTS", "run", "micro_f1", "best_threshold",
            "peak_hit_rate", "format_table", "format_mean_table", "build_parser", "main"]
 
@@ -338,27 +340,6 @@ def _fold(text):
     return int(text)
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def _positive_float(text):
-    value = float(text)
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text):
-    value = float(text)
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
 def build_parser():
     """The command-line parser of ``python -m refzsl.multilabel``."""
     from .attention import _attention_sgd
@@ -376,27 +357,27 @@ def build_parser():
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--seed", type=int, default=d["seed"], help="seeds the clips, the splits and the models")
     generator = parser.add_argument_group("generated clips")
-    generator.add_argument("--n-train", type=_positive_int, default=d["n_train"])
-    generator.add_argument("--n-validation", type=_positive_int, default=d["n_validation"])
-    generator.add_argument("--n-test", type=_positive_int, default=d["n_test"])
-    generator.add_argument("--n-segments", type=_positive_int, default=d["n_segments"],
+    generator.add_argument("--n-train", type=positive_int, default=d["n_train"])
+    generator.add_argument("--n-validation", type=positive_int, default=d["n_validation"])
+    generator.add_argument("--n-test", type=positive_int, default=d["n_test"])
+    generator.add_argument("--n-segments", type=positive_int, default=d["n_segments"],
                            help="segments per clip (YAMNet: 0.48 s each; 18 = two 5 s clips)")
-    generator.add_argument("--n-sources", type=_positive_int, nargs="+", default=list(d["n_sources"]),
+    generator.add_argument("--n-sources", type=positive_int, nargs="+", default=list(d["n_sources"]),
                            help="allowed numbers of ESC-50 clips per generated clip")
-    generator.add_argument("--min-source-segments", type=_positive_int, default=d["min_source_segments"])
+    generator.add_argument("--min-source-segments", type=positive_int, default=d["min_source_segments"])
     model = parser.add_argument_group("model")
-    model.add_argument("--n-components", type=_positive_int, default=d["n_components"],
+    model.add_argument("--n-components", type=positive_int, default=d["n_components"],
                        help="dimension of the common space")
     model.add_argument("--similarity", choices=("cosine", "dot"), default=d["similarity"],
                        help="segment-class compatibility in the common space")
-    model.add_argument("--temperature", type=_positive_float, default=d["temperature"],
+    model.add_argument("--temperature", type=positive_float, default=d["temperature"],
                        help="softmax temperature of the attention over time")
     model.add_argument("--loss", choices=tuple(_attention_sgd.LOSSES), default=d["loss"])
-    model.add_argument("--margin", type=_positive_float, default=d["margin"])
-    model.add_argument("--learning-rate", type=_positive_float, default=d["learning_rate"])
-    model.add_argument("--n-epochs", type=_positive_int, default=d["n_epochs"])
-    model.add_argument("--batch-size", type=_positive_int, default=d["batch_size"])
-    model.add_argument("--reg-lambda", type=_non_negative_float, default=d["reg_lambda"])
+    model.add_argument("--margin", type=positive_float, default=d["margin"])
+    model.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"])
+    model.add_argument("--n-epochs", type=positive_int, default=d["n_epochs"])
+    model.add_argument("--batch-size", type=positive_int, default=d["batch_size"])
+    model.add_argument("--reg-lambda", type=non_negative_float, default=d["reg_lambda"])
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--progress", action="store_true", help="report progress on stderr")
     return parser
