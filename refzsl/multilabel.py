@@ -348,7 +348,7 @@ def build_parser():
     d = DEFAULTS
     parser = argparse.ArgumentParser(prog="python -m refzsl.multilabel", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--root", help="data root (default: $REFZSL_DATA)")
+    parser.add_argument("--data-root", dest="root", help="data root (default: $REFZSL_DATA)")
     parser.add_argument("--test-fold", type=_fold, default=d["test_fold"],
                         help="P2 random class fold (Table II, 0-4) whose classes are tested, or 'all' for each "
                              "in turn and their mean")

@@ -70,7 +70,7 @@ def test_parser_rejects_bad_values(argv, capsys):
 
 
 def test_missing_data_root_exits_with_a_message(tmp_path, capsys):
-    assert main(["--root", str(tmp_path / "nowhere")]) == 2
+    assert main(["--data-root", str(tmp_path / "nowhere")]) == 2
     assert "error" in capsys.readouterr().err
 
 
