@@ -62,6 +62,7 @@ import numpy as np
 from . import __version__
 from ._files import atomic_write
 from .exceptions import AudioError, MissingDependencyError, ModelMismatchError
+from .model import BilinearZSL
 from .semantic import cached_word_vectors
 
 __all__ = [
@@ -177,18 +178,6 @@ def parse_labels(text):
 # The model file
 # --------------------------------------------------------------------------------------------
 
-def _estimator_class():
-    from .model import BilinearZSL
-    return BilinearZSL
-
-
-def _estimator_param_names(estimator_class):
-    import inspect
-    signature = inspect.signature(estimator_class.__init__)
-    return [name for name, parameter in signature.parameters.items()
-            if name != "self" and parameter.kind == parameter.KEYWORD_ONLY]
-
-
 def _is_json_scalar(value):
     return value is None or isinstance(value, (bool, int, float, str))
 
@@ -278,7 +267,7 @@ class ClassifierModel:
         Path
         """
         estimator = self.estimator
-        params = {name: _json_value(getattr(estimator, name)) for name in _estimator_param_names(type(estimator))}
+        params = {name: _json_value(value) for name, value in estimator.get_params().items()}
         arrays, fitted, dtypes = {}, {}, {}
         for name, value in vars(estimator).items():
             if not name.endswith("_") or name.startswith("_"):
@@ -340,9 +329,8 @@ class ClassifierModel:
             raise ModelMismatchError(
                 f"{str(path)!r} has format version {metadata['format_version']}; this refzsl "
                 f"({__version__}) reads up to {MODEL_FORMAT_VERSION}: upgrade refzsl")
-        estimator_class = _estimator_class()
         spec = metadata["estimator"]
-        estimator = estimator_class(**spec["params"])
+        estimator = BilinearZSL(**spec["params"])
         for name, value in spec["fitted"].items():
             setattr(estimator, name, value)
         dtypes = spec.get("dtypes", {})  # format version 1 stored arrays in their own dtype
@@ -371,10 +359,7 @@ class ClassifierModel:
         if space != "labels":
             raise ModelMismatchError(f"Unknown semantic space {space!r} in the model file; "
                                      f"this refzsl knows {SEMANTIC_SPACES}")
-        from .semantic import class_embeddings
-        return class_embeddings(list(labels), self.recipe, root=root,
-                                vectors=cached_word_vectors(self.recipe, root=root),
-                                **self.semantic["options"])
+        return _word_vector_embeddings(labels, self.recipe, self.semantic["options"], root=root)
 
     def check(self, *, acoustic_sha256=None, root=None):
         """Check that the model fits the acoustic model file and the word vectors in use.
@@ -448,6 +433,30 @@ class ClassifierModel:
                 "(REFZSL_DATA / --data-root) or retrain with `refzsl train`")
 
 
+def _word_vector_embeddings(labels, recipe, options, *, root=None):
+    """φ of class names with a word-vector recipe, read through the compact vector cache (no gensim)."""
+    from .semantic import class_embeddings
+    return np.asarray(class_embeddings(list(labels), recipe, root=root,
+                                       vectors=cached_word_vectors(recipe, root=root), **options),
+                      dtype=np.float32)
+
+
+def _class_targets(labels, classes):
+    """Training classes in target order (default: the sorted distinct labels) and each clip's target."""
+    classes = sorted(set(labels)) if classes is None else check_labels(classes)
+    index = {name: target for target, name in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(f"Labels not among classes: {unknown[:5]}")
+    return classes, np.array([index[label] for label in labels], dtype=np.int64)
+
+
+def _acoustic_identity(name, sha256, embedding_dim, params):
+    """The ``acoustic`` record of a model file (see :class:`ClassifierModel`)."""
+    return {"name": name, "sha256": sha256, "embedding_dim": int(embedding_dim),
+            "front_end": params.as_dict(), "clip_pooling": "mean"}
+
+
 def _vector_identity(recipe, *, root=None):
     """Name, size, vocabulary size and dimension of the word-vector files a recipe reads."""
     from . import config
@@ -504,20 +513,13 @@ def train_model(embeddings, labels, *, classes=None, recipe="WLE+GLE", semantic_
     labels = [str(label) for label in labels]
     if embeddings.ndim != 2 or embeddings.shape[0] != len(labels):
         raise ValueError(f"embeddings of shape {list(embeddings.shape)} do not match {len(labels)} labels")
-    classes = sorted(set(labels)) if classes is None else check_labels(classes)
+    classes, targets = _class_targets(labels, classes)
     if len(classes) < 2:
         raise ValueError(f"Training needs at least two classes, got {classes}")
-    index = {name: target for target, name in enumerate(classes)}
-    unknown = sorted(set(labels) - set(index))
-    if unknown:
-        raise ValueError(f"Labels not among classes: {unknown[:5]}")
-    targets = np.array([index[label] for label in labels], dtype=np.int64)
     semantic_options = dict(semantic_options or {})
     semantic = {"recipe": recipe, "options": semantic_options, "vectors": _vector_identity(recipe, root=root)}
-    from .semantic import class_embeddings
-    phi = np.asarray(class_embeddings(classes, recipe, root=root, vectors=cached_word_vectors(recipe, root=root),
-                                      **semantic_options), dtype=np.float32)
-    estimator = _estimator_class()(**dict(estimator_params or {})).fit(embeddings, targets, phi)
+    phi = _word_vector_embeddings(classes, recipe, semantic_options, root=root)
+    estimator = BilinearZSL(**dict(estimator_params or {})).fit(embeddings, targets, phi)
     # float32 precision, as ClassifierModel.save stores it: the model scores as its saved copy will
     estimator.W_ = estimator.W_.astype(np.float32).astype(estimator.W_.dtype)
     training = dict(training or {})
@@ -555,19 +557,15 @@ def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, 
         ``validation_map``, ``validation_top1``, ``table`` (every recipe × candidate).
     """
     from .esc50 import select_hyper_parameters
-    from .semantic import class_embeddings
 
     embeddings = np.asarray(embeddings, dtype=np.float32)
-    classes = sorted(set(labels)) if classes is None else list(classes)
-    index = {name: target for target, name in enumerate(classes)}
-    targets = np.array([index[label] for label in labels], dtype=np.int64)
+    classes, targets = _class_targets([str(label) for label in labels], classes)
     semantic_options = dict(semantic_options or {})
     table = []
     for recipe in recipes:
         if recipe not in LABEL_RECIPES:
             raise ValueError(f"recipe={recipe!r} cannot embed free-text labels; choose from {LABEL_RECIPES}")
-        phi = class_embeddings(classes, recipe, root=root, vectors=cached_word_vectors(recipe, root=root),
-                               **semantic_options)
+        phi = _word_vector_embeddings(classes, recipe, semantic_options, root=root)
         _, rows = select_hyper_parameters(embeddings, targets, phi, range(len(classes)), grid=grid, seed=seed)
         table += [{"recipe": recipe, **row} for row in rows]
     best = max(range(len(table)), key=lambda i: (table[i]["validation_map"], -i))
@@ -761,6 +759,7 @@ class ZeroShotClassifier:
             from .embedders import get_embedder
             name = "yamnet" if self.model is None else self.model.acoustic.get("name", "yamnet")
             self._embedder = get_embedder(name, root=self.root)
+        # Positions as clip ids: two files may share a stem (a/x.wav, b/x.wav), which stems as ids refuse.
         features = extract_files(paths, clip_ids=[str(index) for index in range(len(paths))],
                                  embedder=self._embedder, cache=self.cache, short_policy=self.short_policy)
         if not self._checked and self.method == "bilinear":  # the other methods do not use the model file
@@ -780,9 +779,13 @@ class ZeroShotClassifier:
         -------
         np.ndarray [shape=(n_files, n_labels)], float
             Method-specific scale; higher = better.
+
+        Raises
+        ------
+        ValueError, OutOfVocabularyError, AudioError, ModelMismatchError
+            As :meth:`predict`.
         """
-        labels = check_labels(labels)
-        return self.scorer.score(self.embed(files), labels)
+        return self.scorer.score(self.embed(files), check_labels(labels))
 
     def predict(self, files, labels, *, top_k=None):
         """Ranked labels with scores, for each file.
@@ -791,7 +794,8 @@ class ZeroShotClassifier:
         ----------
         files : sequence of str or Path
         labels : sequence of str
-            Candidate labels (free text; every word must be in the word vectors).
+            Candidate labels, free text. ``bilinear`` needs every word in the word vectors; the
+            open-vocabulary methods skip unknown words with a warning (their sentence part embeds any text).
         top_k : int >= 1, optional
             Keep the best ``top_k`` labels (default: all).
 
@@ -805,7 +809,8 @@ class ZeroShotClassifier:
         ValueError
             For empty or duplicate labels, or a bad ``top_k``.
         OutOfVocabularyError
-            For labels with unknown words (``.missing``, ``.suggestions``).
+            For labels with unknown words under ``bilinear`` (``.missing``, ``.suggestions``), or with
+            no known word in any part of an open-vocabulary recipe.
         AudioError
             For unreadable or too-short audio, naming the file.
         ModelMismatchError
@@ -814,7 +819,7 @@ class ZeroShotClassifier:
         labels = check_labels(labels)
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        scores = self.scorer.score(self.embed(files), labels)
+        scores = self.score_files(files, labels)
         keep = len(labels) if top_k is None else min(top_k, len(labels))
         ranked = []
         for row in np.asarray(scores, dtype=np.float64):

@@ -7,8 +7,8 @@
     refzsl train --csv clips.csv -o my_model.npz                   # rows: path,label
     refzsl classify new.wav --labels "..." --model my_model.npz
 
-Three layers (STYLE §6): :func:`build_parser` parses an explicit argument list,
-:func:`run_train` / :func:`run_classify` do the work with keyword arguments and
+Three layers (STYLE §6): :func:`build_parser` parses an explicit argument list (labels are checked there, so
+a bad label is a usage error), :func:`run_train` / :func:`run_classify` do the work with keyword arguments and
 return results (raising on error), :func:`main` connects them, writes the output
 and turns errors into one line on stderr and an exit code:
 
@@ -32,8 +32,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from . import __version__
 from ._checks import non_negative_float, positive_float, positive_int
-from .exceptions import RefzslError
+from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
+                         OutOfVocabularyError, RefzslError)
 
 __all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "main"]
 
@@ -46,14 +48,14 @@ def build_parser():
 
     parser = argparse.ArgumentParser(
         prog="refzsl", description="Zero-shot audio classification via semantic embeddings.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{classify,train}")
 
     classify = commands.add_parser(
         "classify", help="rank free-text labels for audio files",
         description="Rank candidate labels (any words the word vectors know) for each audio file.")
     classify.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, ...)")
-    classify.add_argument("--labels", required=True,
+    classify.add_argument("--labels", required=True, type=_label_list,
                           help='comma-separated candidate labels, e.g. "siren, dog barking, rain"')
     classify.add_argument("--model", metavar="PATH",
                           help="bilinear model file from `refzsl train` (implies --method bilinear; default for "
@@ -79,7 +81,7 @@ def build_parser():
                         help="CSV of path,label rows (a header row path,label is optional; relative paths "
                              "are relative to the CSV's folder)")
     train.add_argument("--output", "-o", required=True, metavar="PATH", help="model file to write (.npz)")
-    train.add_argument("--exclude-classes", metavar="LABELS",
+    train.add_argument("--exclude-classes", metavar="LABELS", type=_label_list, default=(),
                        help="comma-separated classes left out of training (e.g. to test on them)")
     train.add_argument("--recipe", choices=LABEL_RECIPES + ("auto",), default="WLE+GLE",
                        help="semantic embedding of the class names (default WLE+GLE; auto: chosen by --select)")
@@ -95,9 +97,13 @@ def build_parser():
     return parser
 
 
-def _version():
-    from . import __version__
-    return __version__
+def _label_list(text):
+    """argparse type of --labels / --exclude-classes: the checked labels, or a usage error naming the fault."""
+    from .classify import parse_labels
+    try:
+        return parse_labels(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _read_csv(path):
@@ -119,11 +125,6 @@ def _read_csv(path):
     if not paths:
         raise ValueError(f"{str(path)!r} holds no path,label rows")
     return paths, labels
-
-
-def _acoustic_identity(name, sha256, embedding_dim, params):
-    return {"name": name, "sha256": sha256, "embedding_dim": int(embedding_dim),
-            "front_end": params.as_dict(), "clip_pooling": "mean"}
 
 
 def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=(), recipe="WLE+GLE",
@@ -163,7 +164,7 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     """
     import numpy as np
 
-    from .classify import LABEL_RECIPES, check_labels, select_training, train_model
+    from .classify import LABEL_RECIPES, _acoustic_identity, check_labels, select_training, train_model
     from .params import YAMNET
 
     if sum([pack is not None, bool(esc50), csv_path is not None]) != 1:
@@ -248,7 +249,8 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
     from .classify import DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
     from .conse import OPENVOCAB_MODEL_PATH
 
-    labels = parse_labels(labels) if isinstance(labels, str) else list(labels)
+    from .classify import check_labels
+    labels = parse_labels(labels) if isinstance(labels, str) else check_labels(labels)
     classifier = ZeroShotClassifier.from_pretrained(model, method=method, root=root,
                                                     short_policy="pad" if pad_short else "error", cache=cache)
     rankings = classifier.predict(files, labels, top_k=top_k)
@@ -271,9 +273,6 @@ def format_predictions(result):
 
 
 def _error_code(error):
-    from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
-                             OutOfVocabularyError)
-
     if isinstance(error, OutOfVocabularyError):
         return EXIT_CODES["vocabulary"]
     if isinstance(error, AudioError):
@@ -286,8 +285,6 @@ def _error_code(error):
 
 
 def _one_line(error):
-    from .exceptions import OutOfVocabularyError
-
     if isinstance(error, OutOfVocabularyError) and error.missing:
         parts = []
         for label, words in error.missing.items():
@@ -308,6 +305,8 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and args.recipe == "auto" and not args.select:
+        parser.error("--recipe auto needs --select")  # exits with code 2
     # TFLite's C++ runtime logs "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr: not for users.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     with warnings.catch_warnings():
@@ -316,37 +315,19 @@ def main(argv=None):
             f"refzsl {args.command}: warning: {message}", file=sys.stderr)
         try:
             if args.command == "classify":
-                _classify(parser, args)
+                result = run_classify(files=args.files, labels=args.labels, model=args.model, method=args.method,
+                                      top_k=args.top, pad_short=args.pad_short, cache=not args.no_cache,
+                                      root=args.data_root)
+                print(json.dumps(result, indent=1) if args.json else format_predictions(result))
             else:
-                _train(parser, args)
+                model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
+                                  exclude_classes=args.exclude_classes, recipe=args.recipe,
+                                  learning_rate=args.learning_rate, n_epochs=args.epochs, reg_lambda=args.reg_lambda,
+                                  select=args.select, seed=args.seed, root=args.data_root, verbose=args.verbose)
+                print(f"wrote {args.output}: {model.recipe}, W {list(model.estimator.W_.shape)}, "
+                      f"{len(model.classes)} classes, {model.training['n_clips']} clips, "
+                      f"training Top-1 {model.training['train_top1']:.3f}", file=sys.stderr)
         except (RefzslError, OSError, ValueError) as error:
             print(f"refzsl {args.command}: error: {_one_line(error)}", file=sys.stderr)
             return _error_code(error)
     return EXIT_CODES["ok"]
-
-
-def _parsed_labels(parser, option, text):
-    from .classify import parse_labels
-    try:
-        return parse_labels(text)
-    except ValueError as error:
-        parser.error(f"{option}: {error}")  # exits with code 2
-
-
-def _classify(parser, args):
-    labels = _parsed_labels(parser, "--labels", args.labels)
-    result = run_classify(files=args.files, labels=labels, model=args.model, method=args.method, top_k=args.top,
-                          pad_short=args.pad_short, cache=not args.no_cache, root=args.data_root)
-    print(json.dumps(result, indent=1) if args.json else format_predictions(result))
-
-
-def _train(parser, args):
-    excluded = _parsed_labels(parser, "--exclude-classes", args.exclude_classes) if args.exclude_classes else ()
-    if args.recipe == "auto" and not args.select:
-        parser.error("--recipe auto needs --select")
-    model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
-                      exclude_classes=excluded, recipe=args.recipe, learning_rate=args.learning_rate,
-                      n_epochs=args.epochs, reg_lambda=args.reg_lambda, select=args.select, seed=args.seed,
-                      root=args.data_root, verbose=args.verbose)
-    print(f"wrote {args.output}: {model.recipe}, W {list(model.estimator.W_.shape)}, {len(model.classes)} classes, "
-          f"{model.training['n_clips']} clips, training Top-1 {model.training['train_top1']:.3f}", file=sys.stderr)

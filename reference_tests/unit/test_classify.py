@@ -270,3 +270,11 @@ def test_get_scorer_rejects(method, match):
 def test_get_scorer_builds_open_vocabulary_methods(method):
     scorer = get_scorer(method, model=None)  # these do not use the ESC-50 model file
     assert scorer.name == method and callable(scorer.score)
+
+
+def test_get_scorer_fuses_conse_and_prototype_with_the_selected_weight():
+    from refzsl import conse
+    scorer = get_scorer("fused")
+    assert [type(part) for part in scorer.scorers] == [conse.ConSEScorer, conse.PrototypeBilinearScorer]
+    weight = conse.DEFAULTS["fusion_weight"]
+    assert scorer.weights == (weight, 1.0 - weight)

@@ -158,6 +158,16 @@ def test_classify_api_matches_cli(env, trained, clips):
     assert [(entry["label"], entry["score"]) for entry in result["results"][0]["ranking"]] == ranking
 
 
+def test_files_sharing_a_name_are_ranked_apart_with_cleaned_labels(env, trained, clips, tmp_path):
+    import shutil
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    tone = shutil.copy(clips / "tone0.wav", tmp_path / "a" / "clip.wav")
+    noise = shutil.copy(clips / "noise0.wav", tmp_path / "b" / "clip.wav")
+    result = cli.run_classify(files=[str(tone), str(noise)], labels=["  rain", "whistle "], model=str(trained))
+    assert result["labels"] == ["rain", "whistle"]
+    assert [item["ranking"][0]["label"] for item in result["results"]] == ["whistle", "rain"]
+
+
 def test_unknown_words_exit_5_with_suggestions(env, trained, clips, capsys):
     code = main(["classify", str(clips / "tone0.wav"), "--labels", "rain, police sirne", "--model", str(trained)])
     assert code == EXIT_CODES["vocabulary"]
