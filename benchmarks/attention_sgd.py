@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from refzsl import _attention_sgd
+from refzsl._checks import positive_int
 from refzsl._ranksgd import rank_penalties
 from refzsl.attention import TemporalAttentionZSL
 from refzsl.datasets import ESC50
@@ -76,11 +77,13 @@ def bench_kernel(repeats):
 
     def call(kernel):
         outputs = (np.empty((BATCH, N_TRAIN_CLASSES), np.float32), np.empty_like(scores), np.empty_like(scores))
-        loss = kernel(scores, targets, *options, *outputs)
-        return loss, outputs
+        loss, n_violations = kernel(scores, targets, *options, *outputs)
+        return loss, n_violations, outputs
 
-    (loss_jit, out_jit), (loss_py, out_py) = call(kernels["numba"]), call(kernels["python"])  # compiles too
-    np.testing.assert_allclose(loss_jit[0], loss_py[0], rtol=1e-5)
+    (loss_jit, violations_jit, out_jit), (loss_py, violations_py, out_py) = (
+        call(kernels["numba"]), call(kernels["python"]))  # the first call compiles
+    assert violations_jit == violations_py > 0, (violations_jit, violations_py)
+    np.testing.assert_allclose(loss_jit, loss_py, rtol=1e-5)
     for got, want in zip(out_jit, out_py):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     seconds = {name: median_seconds(lambda kernel=kernel: call(kernel), repeats=repeats,
@@ -92,11 +95,9 @@ def bench_kernel(repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
 
     results = {**bench_kernel(args.repeats), **bench_fit(args.repeats)}
     print(f"kernel, one batch of {BATCH} clips: numba {results['kernel_numba_ms']:.3f} ms, "

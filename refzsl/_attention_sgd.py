@@ -5,7 +5,8 @@ that does not map onto a matrix product: the softmax over time of each class's
 segment scores (attention), the attention-weighted clip scores, the sorted-rank
 hinge of every positive class against the negatives, and the gradient of that
 loss with respect to the segment scores. It is written once, on arrays, and
-compiled with Numba on first use (:func:`jitted`); the undecorated function is
+compiled with Numba on first use (:func:`jitted`, the one shared with
+:mod:`refzsl._ranksgd`); the undecorated function is
 its twin, used by the tests and by ``kernel="python"``. The matrix products
 around it (projections, their gradients) are BLAS calls in
 :mod:`refzsl.attention`.
@@ -34,6 +35,8 @@ Uniform pooling sets a_t(c) = 1/T (the limit τ → ∞), so dS/ds_t = 1/T.
 __all__ = ["POOLINGS", "LOSSES", "pool_and_gradient", "jitted"]
 
 import numpy as np
+
+from ._ranksgd import jitted
 
 #: Temporal pooling rules as the integer codes the kernel receives.
 POOLINGS = {"attention": 0, "uniform": 1}
@@ -151,18 +154,3 @@ def pool_and_gradient(segment_scores, targets, pooling_code, inv_temperature, lo
                     gradient[b, t, c] = clip_coef[c] * float(attention[b, t, c]) * (
                         1.0 + (float(segment_scores[b, t, c]) - float(clip_scores[b, c])) * inv_temperature)
     return loss, n_violations
-
-
-_JITTED = {}
-
-
-def jitted(function):
-    """The Numba-compiled twin of a kernel function (compiled on first call, cached on disk).
-
-    Numba is imported here, not at module import, so that importing refzsl stays fast.
-    """
-    if function not in _JITTED:
-        import numba
-
-        _JITTED[function] = numba.njit(cache=True, nogil=True)(function)
-    return _JITTED[function]

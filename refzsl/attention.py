@@ -27,8 +27,9 @@ chosen on validation clips of held-out training classes, see
   fixed scale: training inflates them, so any temperature ends up as max
   pooling, which fitted the training classes almost perfectly and ranked
   unseen validation classes worse (validation mAP 0.45-0.52 against 0.55-0.57
-  for uniform pooling). Bounded scores s ∈ [-1, 1] make τ and the margin
-  mean the same thing throughout training.
+  for uniform pooling, in the tuning runs recorded in :mod:`refzsl.multilabel`).
+  Bounded scores s ∈ [-1, 1] make τ and the margin mean the same thing
+  throughout training.
 - The attention weights come from the compatibility scores themselves (no
   separate attention branch): SPEC §7's wording, and no extra parameters.
   As τ → ∞ attention becomes uniform, as τ → 0 max pooling.
@@ -42,11 +43,13 @@ chosen on validation clips of held-out training classes, see
 
 __all__ = ["TemporalAttentionZSL"]
 
+import inspect
 import sys
 
 import numpy as np
 
 from . import _attention_sgd
+from ._checks import check_positive_int
 from ._ranksgd import rank_penalties
 from ._threads import single_threaded_blas
 
@@ -247,10 +250,9 @@ class TemporalAttentionZSL:
         self.verbose = verbose
 
     def get_params(self, deep=True):
-        """Hyper-parameters as a dict (scikit-learn convention)."""
-        names = ("n_components", "similarity", "pooling", "temperature", "loss", "margin", "learning_rate", "n_epochs",
-                 "batch_size", "reg_lambda", "kernel", "random_state", "verbose")
-        return {name: getattr(self, name) for name in names}
+        """Hyper-parameters as a dict (scikit-learn convention: the keyword arguments of ``__init__``)."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     def set_params(self, **params):
         """Set hyper-parameters; unknown names raise ValueError."""
@@ -267,11 +269,7 @@ class TemporalAttentionZSL:
 
     def _check_hyper_parameters(self):
         for name in ("n_components", "n_epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            check_positive_int(getattr(self, name), name)
         for name in ("temperature", "margin", "learning_rate"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
@@ -351,6 +349,7 @@ class TemporalAttentionZSL:
             order = rng.permutation(n_clips)
             epoch_loss = 0.0
             for start in range(0, n_clips, self.batch_size):
+                # Sorted: X[batch] then reads memory in order; the summed gradient does not depend on it.
                 batch = np.sort(order[start:start + self.batch_size])
                 try:
                     loss, _, grad_U, grad_V = _loss_and_gradients(X[batch], targets[batch], Phi, U, V, **options)

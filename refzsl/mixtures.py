@@ -20,8 +20,8 @@ per clip:
 2. S distinct classes, uniformly among the classes of the eligible clips, in
    the order they will play;
 3. one eligible clip of each class, uniformly; redrawn (step 2 on) when the
-   clips hold fewer than ``n_segments`` segments together (ESC-50 has one
-   3.64 s clip);
+   clips hold fewer than ``n_segments`` segments together or one holds fewer
+   than ``min_source_segments`` (ESC-50 has one 3.64 s clip);
 4. segment counts n_1 … n_S: each starts at ``min_source_segments`` and the
    remaining segments go one at a time to a uniformly drawn source that has
    segments left, so Σ n_i = ``n_segments`` and n_i ≤ the clip's length;
@@ -38,6 +38,8 @@ same caveat as ESC-50's own weak labels.
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._checks import check_positive_int
 
 __all__ = ["Mixtures", "make_mixtures"]
 
@@ -161,6 +163,8 @@ def make_mixtures(clip_targets, segment_counts, *, clips, n_mixtures, n_segments
 
     Raises
     ------
+    TypeError
+        For a count or index array that does not hold integers (naming it).
     ValueError
         For inconsistent arguments (naming them), fewer eligible classes than sources, or eligible
         clips too short to fill ``n_segments``.
@@ -183,13 +187,12 @@ def make_mixtures(clip_targets, segment_counts, *, clips, n_mixtures, n_segments
         raise ValueError(f"clips must index 0..{clip_targets.size - 1}, got values {clips.min()}..{clips.max()}")
     if clip_targets.min() < 0:
         raise ValueError(f"clip_targets must be >= 0, got {clip_targets.min()}")
-    n_sources = tuple(int(s) for s in np.atleast_1d(n_sources))
-    for name, value in (("n_mixtures", n_mixtures), ("n_segments", n_segments),
-                        ("min_source_segments", min_source_segments)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    if not n_sources or min(n_sources) < 1:
+    n_sources = tuple(_check_int_array(np.atleast_1d(n_sources), "n_sources").tolist())
+    if min(n_sources) < 1:
         raise ValueError(f"n_sources must hold ints >= 1, got {n_sources}")
+    n_mixtures = check_positive_int(n_mixtures, "n_mixtures")
+    n_segments = check_positive_int(n_segments, "n_segments")
+    min_source_segments = check_positive_int(min_source_segments, "min_source_segments")
     if max(n_sources) * min_source_segments > n_segments:
         raise ValueError(f"{max(n_sources)} sources of at least min_source_segments={min_source_segments} "
                          f"segments do not fit in n_segments={n_segments}")

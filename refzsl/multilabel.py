@@ -47,7 +47,10 @@ cosine, τ = 1, margin 0.1 / algorithm1 weights / η 0.2 0.54/0.53/0.53
 
 Sharp attention (small τ, or unbounded dot-product scores) fits the training classes almost
 perfectly and ranks unseen classes worse; the best attention setting is a mild one (τ = 2 on
-cosine scores in [-1, 1]), level with uniform pooling.
+cosine scores in [-1, 1], so no two segments' weights differ by more than a factor e), level
+with uniform pooling. The table is the record of the tuning runs: the final code with these
+defaults gives lower validation mAP over samples, 0.501 (attention) and 0.504 (uniform)
+(fold 0, seed 0, re-measured 2026-11-21).
 """
 
 import argparse
@@ -142,7 +145,8 @@ def _metrics(Y, scores, decisions):
 
 
 def _zero_rule(Y_validation, Y_test):
-    """Constant scores = label frequencies; decisions = the k most frequent, k chosen on validation."""
+    """Constant scores = the test clips' own label frequencies (an oracle prior: see the module
+    docstring); decisions = the k most frequent classes, k chosen on the validation clips."""
     def top_k(Y, k):
         frequency = Y.mean(axis=0)
         chosen = np.argsort(-frequency, kind="mergesort")[:k]
@@ -342,7 +346,8 @@ def _fold(text):
 
 def build_parser():
     """The command-line parser of ``python -m refzsl.multilabel``."""
-    from .attention import _attention_sgd
+    from . import _attention_sgd
+    from .attention import _SIMILARITIES
     from .pack import PACK_RECIPES
 
     d = DEFAULTS
@@ -368,7 +373,7 @@ def build_parser():
     model = parser.add_argument_group("model")
     model.add_argument("--n-components", type=positive_int, default=d["n_components"],
                        help="dimension of the common space")
-    model.add_argument("--similarity", choices=("cosine", "dot"), default=d["similarity"],
+    model.add_argument("--similarity", choices=_SIMILARITIES, default=d["similarity"],
                        help="segment-class compatibility in the common space")
     model.add_argument("--temperature", type=positive_float, default=d["temperature"],
                        help="softmax temperature of the attention over time")
@@ -407,6 +412,7 @@ def main(argv=None):
     if args.json is not None:
         args.json.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
