@@ -74,6 +74,7 @@ __all__ = [
     "write_results",
     "plot_confusion",
     "build_parser",
+    "parse_args",
     "main",
 ]
 
@@ -170,29 +171,37 @@ def load_features(*, features="auto", acoustic="yamnet", embedding="WLE", data_r
 
 # -- one split --------------------------------------------------------------------------------------
 
+_GRID_KEYS = ("reg_lambda", "learning_rate", "n_epochs")
+
+
 def _grid_candidates(grid):
-    keys = ("reg_lambda", "learning_rate", "n_epochs")
-    unknown = sorted(set(grid) - set(keys))
-    if unknown:
-        raise ValueError(f"Unknown grid keys {unknown}; expected {keys}")
-    candidates = [dict(zip(keys, values)) for values in itertools.product(*(grid[key] for key in keys))]
+    """Every combination of the grid's values that is a valid SGD step, in grid order."""
+    unknown, missing = sorted(set(grid) - set(_GRID_KEYS)), [key for key in _GRID_KEYS if key not in grid]
+    if unknown or missing:
+        raise ValueError(f"Grid keys must be exactly {_GRID_KEYS}; unknown {unknown}, missing {missing}")
+    candidates = [dict(zip(_GRID_KEYS, values)) for values in itertools.product(*(grid[key] for key in _GRID_KEYS))]
     valid = [c for c in candidates if 2 * c["learning_rate"] * c["reg_lambda"] < 1]
     if not valid:
         raise ValueError(f"No valid candidate in grid {grid}: every one has 2·learning_rate·reg_lambda >= 1")
     return valid
 
 
+def _positions(targets, classes):
+    """Each target's position in ``classes``: BilinearZSL labels index the candidate rows of φ."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup[t] for t in targets], dtype=np.int64)
+
+
 def _fit(X, targets, class_vectors, classes, indices, params, *, normalize, update, seed):
     """Fit on the clips ``indices``, whose targets are among ``classes`` (row order of φ)."""
-    lookup = {c: i for i, c in enumerate(classes)}
-    y = np.array([lookup[t] for t in targets[indices]], dtype=np.int64)
+    y = _positions(targets[indices], classes)
     model = BilinearZSL(**params, normalize=normalize, update=update, random_state=seed)
     return model.fit(X[indices], y, class_vectors[list(classes)]), y
 
 
 def _zero_shot_scores(model, X, targets, class_vectors, classes, indices):
-    lookup = {c: i for i, c in enumerate(classes)}
-    y = np.array([lookup[t] for t in targets[indices]], dtype=np.int64)
+    """Labels and scores of the clips ``indices``, ranked over ``classes`` only."""
+    y = _positions(targets[indices], classes)
     return y, model.decision_function(X[indices], class_vectors[list(classes)])
 
 
@@ -237,9 +246,10 @@ def select_hyper_parameters(X, targets, class_vectors, train_classes, *, grid=No
             maps.append(mean_average_precision(y_val, scores))
             top1s.append(top1_accuracy(y_val, scores))
         table.append({**params, "validation_map": float(np.mean(maps)), "validation_top1": float(np.mean(top1s))})
-    # Highest validation mAP; ties go to the earlier candidate (smaller λ, then smaller η, fewer epochs).
-    best = max(range(len(table)), key=lambda i: (table[i]["validation_map"], -i))
-    return {key: table[best][key] for key in ("reg_lambda", "learning_rate", "n_epochs")}, table
+    # Highest validation mAP; max() keeps the first of tied candidates, i.e. the earliest in grid
+    # order (with DEFAULT_GRID: smaller λ, then smaller η).
+    best = max(table, key=lambda row: row["validation_map"])
+    return {key: best[key] for key in _GRID_KEYS}, table
 
 
 def evaluate_split(split, X, targets, class_vectors, params, *, seed=0, normalize="both", update="algorithm1"):
@@ -252,6 +262,8 @@ def evaluate_split(split, X, targets, class_vectors, params, *, seed=0, normaliz
         As in :func:`select_hyper_parameters`.
     params : dict
         ``reg_lambda``, ``learning_rate``, ``n_epochs``.
+    seed, normalize, update
+        As in :func:`select_hyper_parameters`.
 
     Returns
     -------
@@ -287,7 +299,8 @@ def evaluate_split(split, X, targets, class_vectors, params, *, seed=0, normaliz
 
 # -- the run ------------------------------------------------------------------------------------------
 
-def _deviations(pack, protocol, embedding, acoustic):
+def _deviations(pack, protocol, embedding, acoustic, fixed):
+    """Notes printed under the table: how this run differs from the papers (``fixed``: None if selected)."""
     manifest = pack.manifest
     notes = []
     if acoustic == "yamnet":
@@ -315,8 +328,12 @@ def _deviations(pack, protocol, embedding, acoustic):
     if protocol.startswith("setting"):
         notes.append("P1 reports Top-1 only; P1 Settings 1 and 4 use seeded random folds (--seed), not the "
                      "authors' (unpublished) ones.")
-    notes.append("Hyper-parameters (λ, learning rate, epochs) selected on inner class folds of the training "
-                 "classes; the papers do not report learning rate or epochs.")
+    if fixed is None:
+        notes.append("Hyper-parameters (λ, learning rate, epochs) selected on inner class folds of the training "
+                     "classes; the papers do not report learning rate or epochs.")
+    else:
+        notes.append(f"Fixed hyper-parameters (λ={fixed['reg_lambda']:g}, η={fixed['learning_rate']:g}, "
+                     f"{fixed['n_epochs']} epochs), not selected on validation data as P2 selects λ.")
     return notes
 
 
@@ -329,6 +346,25 @@ def _summary(rows, n_test_classes):
         "chance_map": chance_map(n_test_classes),
         "chance_top1": chance_top1(n_test_classes),
     }
+
+
+def _group_means(folds, protocol, embedding, n_test):
+    """The cells the paper averages: the folds themselves (P2, P1 Setting 3), or per group the mean
+    of its folds (P1 Settings 1, 2, 4: the test category, in ESC-50's category order)."""
+    names = list(dict.fromkeys(fold["group"] for fold in folds))
+    if len(names) == len(folds):
+        return [{"name": fold["name"], **{k: fold[k] for k in ("map", "top1", "train_top1", "chance_map",
+                                                                 "chance_top1", "paper")}} for fold in folds]
+    if set(names) <= set(CATEGORIES):
+        names.sort(key=CATEGORIES.index)
+    return [{"name": name, "n_folds": sum(fold["group"] == name for fold in folds),
+             **_summary([fold for fold in folds if fold["group"] == name], n_test),
+             "paper": _paper(protocol, embedding, name)} for name in names]
+
+
+def _has_group_rows(results):
+    """Whether the groups are means over several folds (shown as rows of their own)."""
+    return len(results["groups"]) != len(results["folds"])
 
 
 def _paper(protocol, embedding, cell):
@@ -379,7 +415,8 @@ def run_esc50(*, protocol="random", embedding="WLE", acoustic="yamnet", features
     Raises
     ------
     ValueError
-        Unknown protocol or options, missing fixed hyper-parameters, a pack without what is asked.
+        Unknown protocol or options, a grid without valid candidates, missing fixed
+        hyper-parameters, a pack without what is asked.
     MissingAssetError
         Extraction from audio without the assets.
     """
@@ -391,6 +428,9 @@ def run_esc50(*, protocol="random", embedding="WLE", acoustic="yamnet", features
         raise ValueError("Without selection, pass learning_rate and n_epochs (and optionally reg_lambda)")
     if update not in UPDATE_RULES:
         raise ValueError(f"update must be one of {tuple(UPDATE_RULES)}, got {update!r}")
+    if select:
+        _grid_candidates(DEFAULT_GRID if grid is None else grid)  # a bad grid fails before any work
+    # Many small fits: BLAS threads cost more than they give here (see refzsl._threads).
     with single_threaded_blas():
         return _run(protocol=protocol, embedding=embedding, acoustic=acoustic, features=features,
                     data_root=data_root, pack_path=pack_path, seed=seed, select=select, grid=grid,
@@ -449,17 +489,8 @@ def _run(*, protocol, embedding, acoustic, features, data_root, pack_path, seed,
         say(f"{number}/{len(splits)} {split.name}: mAP {fold['map']:.3f}, Top-1 {fold['top1']:.3f}, "
             f"train Top-1 {fold['train_top1']:.3f} (λ={params['reg_lambda']:g}, η={params['learning_rate']:g}, "
             f"{params['n_epochs']} epochs) {fold['seconds']:.1f} s")
-    group_names = list(dict.fromkeys(fold["group"] for fold in folds))
-    if set(group_names) <= set(CATEGORIES):  # P1: report categories in ESC-50's order
-        group_names.sort(key=CATEGORIES.index)
-    n_test = len(splits[0].test_classes)
-    if len(group_names) == len(folds):
-        groups = [{"name": fold["name"], **{k: fold[k] for k in ("map", "top1", "train_top1", "chance_map",
-                                                                   "chance_top1", "paper")}} for fold in folds]
-    else:
-        groups = [{"name": name, "n_folds": sum(fold["group"] == name for fold in folds),
-                   **_summary([fold for fold in folds if fold["group"] == name], n_test),
-                   "paper": _paper(protocol, embedding, name)} for name in group_names]
+    n_test = len(splits[0].test_classes)  # the same for every split of a protocol
+    groups = _group_means(folds, protocol, embedding, n_test)
     average = _summary(groups, n_test)
     return {
         "title": _PROTOCOL_TITLES[protocol],
@@ -474,7 +505,7 @@ def _run(*, protocol, embedding, acoustic, features, data_root, pack_path, seed,
         "average": average,
         "paper_average": _paper(protocol, embedding, "average"),
         "confusion": {"classes": class_names, "matrix": confusion.tolist()},
-        "deviations": _deviations(pack, protocol, embedding, acoustic),
+        "deviations": _deviations(pack, protocol, embedding, acoustic, None if select else fixed),
         "provenance": {
             "refzsl_version": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "clip_embeddings_sha256": array_sha256(pack.clip_embeddings),
@@ -511,10 +542,9 @@ def _table_rows(results):
                 f"{params['reg_lambda']:g}" if params else "", f"{params['learning_rate']:g}" if params else "",
                 str(params["n_epochs"]) if params else "")
 
-    folds_are_groups = len(results["groups"]) == len(results["folds"])
     for fold in results["folds"]:
         rows.append(row(fold["name"], fold, fold["paper"], fold["hyper_parameters"]))
-    if not folds_are_groups:
+    if _has_group_rows(results):
         for group in results["groups"]:
             rows.append(row(f"{group['name']} (mean of {group['n_folds']})", group, group["paper"]))
     rows.append(row("average", results["average"], results["paper_average"]))
@@ -562,22 +592,20 @@ def _csv(results):
     writer.writerow(("kind", "name", "group", "map", "top1", "train_top1", "chance_map", "chance_top1",
                      "paper_map", "paper_top1", "paper_source", "reg_lambda", "learning_rate", "n_epochs",
                      "n_train_clips", "n_test_clips"))
+
+    def write(kind, name, group, entry, paper, params=None):
+        paper, params = paper or {}, params or {}
+        writer.writerow((kind, name, group, entry["map"], entry["top1"], entry["train_top1"], entry["chance_map"],
+                         entry["chance_top1"], paper.get("map"), paper.get("top1"), paper.get("source"),
+                         *(params.get(key, "") for key in _GRID_KEYS),
+                         entry.get("n_train_clips", ""), entry.get("n_test_clips", "")))
+
     for fold in results["folds"]:
-        paper, params = fold["paper"] or {}, fold["hyper_parameters"]
-        writer.writerow(("fold", fold["name"], fold["group"], fold["map"], fold["top1"], fold["train_top1"],
-                         fold["chance_map"], fold["chance_top1"], paper.get("map"), paper.get("top1"),
-                         paper.get("source"), params["reg_lambda"], params["learning_rate"], params["n_epochs"],
-                         fold["n_train_clips"], fold["n_test_clips"]))
-    if len(results["groups"]) != len(results["folds"]):
+        write("fold", fold["name"], fold["group"], fold, fold["paper"], fold["hyper_parameters"])
+    if _has_group_rows(results):
         for group in results["groups"]:
-            paper = group["paper"] or {}
-            writer.writerow(("group", group["name"], group["name"], group["map"], group["top1"], group["train_top1"],
-                             group["chance_map"], group["chance_top1"], paper.get("map"), paper.get("top1"),
-                             paper.get("source"), "", "", "", "", ""))
-    average, paper = results["average"], results["paper_average"] or {}
-    writer.writerow(("average", "average", "", average["map"], average["top1"], average["train_top1"],
-                     average["chance_map"], average["chance_top1"], paper.get("map"), paper.get("top1"),
-                     paper.get("source"), "", "", "", "", ""))
+            write("group", group["name"], group["name"], group, group["paper"])
+    write("average", "average", "", results["average"], results["paper_average"])
     return buffer.getvalue()
 
 
@@ -687,7 +715,7 @@ def build_parser():
     parser.add_argument("--reg-lambda", type=non_negative_float, help="λ (with --no-select; default 0)")
     parser.add_argument("--normalize", default="both", choices=NORMALIZATIONS,
                         help="unit-norm inputs of BilinearZSL (default both)")
-    parser.add_argument("--update", default="algorithm1", choices=("algorithm1", "rank_normalised"),
+    parser.add_argument("--update", default="algorithm1", choices=tuple(UPDATE_RULES),
                         help="Training Algorithm 1 as printed (default) or β_K/K on every violator")
     parser.add_argument("--out", type=Path, help="folder for the JSON/CSV/Markdown results")
     parser.add_argument("--format", nargs="+", default=list(OUTPUT_FORMATS), choices=OUTPUT_FORMATS,

@@ -123,10 +123,10 @@ class FeaturePack:
             if vectors.ndim != 2 or vectors.shape[0] != n_classes or vectors.dtype != np.float32:
                 raise ValueError(f"Class vectors {recipe!r} are {vectors.dtype} {vectors.shape}, "
                                  f"expected float32 ({n_classes}, d)")
-        if self.targets.min() < 0 or self.targets.max() >= n_classes:
-            raise ValueError(f"Pack targets outside 0..{n_classes - 1}")
-        if self.category_of_target.min() < 0 or self.category_of_target.max() >= len(CATEGORIES):
-            raise ValueError(f"Pack categories outside 0..{len(CATEGORIES) - 1}")
+        for name, n_values in (("targets", n_classes), ("category_of_target", len(CATEGORIES))):
+            array = getattr(self, name)
+            if array.min() < 0 or array.max() >= n_values:
+                raise ValueError(f"Pack {name} outside 0..{n_values - 1} (found {array.min()}..{array.max()})")
         return self
 
     def subset(self, indices):
@@ -214,18 +214,17 @@ def load_pack(path=None, *, verify=True):
 
 def _substitutions(labels, parts, *, root):
     """For each word-vector part, the label words missing from its vectors and their fallback (as used)."""
-    from .semantic import ESC50_WORD_FALLBACK, PARTS, tokenize
+    from .semantic import ESC50_WORD_FALLBACK, PARTS, resolve_fallback, tokenize
     from .vectors import load_word_vectors
 
     found = {}
     for part in parts:
         source, text = PARTS[part]
-        if text != "label" or source == "sentence":
+        if text != "label":  # the runner notes substitutions in the class labels only
             continue
-        vectors = load_word_vectors(source, root=root)
-        words = sorted({word for label in labels for word in tokenize(label)} - set(vectors.key_to_index))
-        found[part] = {word: next((c for c in ESC50_WORD_FALLBACK.get(word, ()) if c in vectors.key_to_index), None)
-                       for word in words}
+        vocabulary = load_word_vectors(source, root=root).key_to_index
+        words = sorted({word for label in labels for word in tokenize(label)} - set(vocabulary))
+        found[part] = {word: resolve_fallback(word, ESC50_WORD_FALLBACK, vocabulary) for word in words}
     return found
 
 
@@ -259,7 +258,7 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     Raises
     ------
     ValueError
-        Unknown clip ids (named).
+        Unknown or repeated clip ids (named).
     MissingAssetError
         Audio, model or vectors absent from the data root.
     """
@@ -278,7 +277,10 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
         position = {clip: i for i, clip in enumerate(dataset.clip_ids)}
         unknown = [clip for clip in clip_ids if clip not in position]
         if unknown:
-            raise ValueError(f"Unknown ESC-50 clip ids {unknown[:10]}")
+            raise ValueError(f"Unknown ESC-50 clip ids {unknown[:10]} ({len(unknown)} in all)")
+        repeated = sorted(clip for clip, count in Counter(clip_ids).items() if count > 1)
+        if repeated:
+            raise ValueError(f"Repeated clip ids {repeated[:10]}: each clip can be in the pack once")
         indices = np.sort([position[clip] for clip in clip_ids])
         features = extract_files([dataset.paths[i] for i in indices], clip_ids=[dataset.clip_ids[i] for i in indices],
                                  embedder=embedder, root=root, cache=cache, workers=workers, progress=progress)

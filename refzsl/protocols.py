@@ -185,8 +185,8 @@ class Split:
     Raises
     ------
     ValueError
-        If train and test classes overlap, either is empty, or a shot clip is given without
-        knowing it belongs to a test class (checked by :meth:`train_indices`).
+        If train and test classes overlap, either is empty or repeats a class; and from
+        :meth:`train_indices`, which knows the clips' targets, if a shot clip is not of a test class.
     """
 
     name: str
@@ -404,7 +404,8 @@ def validation_folds(train_classes, *, seed, n_folds=4, groups=None):
         Seeds the shuffle of the classes before they are cut into folds.
     n_folds : int >= 2
         Number of inner folds when ``groups`` is None (4: 40 classes give 10 validation classes
-        per fold, as many as P2's test folds; 8 classes give 2, as P1 Setting 1).
+        per fold, as many as P2's test folds; 8 classes give 2, as P1 Setting 1); lowered to
+        ``len(train_classes) // 2`` so that every fold holds out at least 2 classes.
     groups : sequence of int, optional
         A group per training class (e.g. its category): the inner folds are the groups
         (leave-one-group-out), used for the category strategy so that validation classes also
@@ -434,6 +435,7 @@ def validation_folds(train_classes, *, seed, n_folds=4, groups=None):
     else:
         if n_folds < 2:
             raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+        # At least 2 validation classes per fold: ranking a single candidate class is always right.
         n_folds = min(n_folds, len(train_classes) // 2)
         shuffled = np.random.default_rng(seed).permutation(train_classes)
         held_out = [tuple(sorted(part.tolist())) for part in np.array_split(shuffled, n_folds)]

@@ -44,7 +44,8 @@ from .vectors import WordVectors, load_word_vectors
 
 __all__ = [
     "STOPWORDS", "PARTS", "RECIPES", "OOV_POLICIES", "ESC50_WORD_FALLBACK",
-    "tokenize", "get_recipe", "class_embeddings", "average_words", "l2_normalise_rows", "suggest_words",
+    "tokenize", "get_recipe", "resolve_fallback", "class_embeddings", "average_words", "l2_normalise_rows",
+    "suggest_words",
     "encode_sentences", "default_sentence_model", "check_sentence_encoder", "SENTENCE_EXTRA_HINT",
     "source_fingerprint", "cached_word_vectors",
 ]
@@ -216,8 +217,22 @@ def _check_texts(texts, what, n=None):
     return texts
 
 
-def _resolve_fallback(word, fallback, vocabulary):
-    """The first fallback candidate for ``word`` that is in ``vocabulary``, else None."""
+def resolve_fallback(word, fallback, vocabulary):
+    """The first fallback candidate for ``word`` that is in ``vocabulary``, else None.
+
+    Parameters
+    ----------
+    word : str
+        A word missing from the vectors, e.g. ``"crickets"``.
+    fallback : mapping of str to str or sequence of str, or None
+        Candidate substitutes per word, in order (e.g. :data:`ESC50_WORD_FALLBACK`).
+    vocabulary : container of str
+        The words the vectors have.
+
+    Returns
+    -------
+    str or None
+    """
     if not fallback or word not in fallback:
         return None
     candidates = fallback[word]
@@ -258,7 +273,7 @@ def average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=False
         known, unknown = [], []
         for word in words:
             if word not in vocabulary:
-                substitute = _resolve_fallback(word, fallback, vocabulary)
+                substitute = resolve_fallback(word, fallback, vocabulary)
                 if substitute is None:
                     unknown.append(word)
                     continue

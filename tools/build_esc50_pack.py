@@ -15,19 +15,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from refzsl._checks import positive_int
 from refzsl.pack import PACK_PATH, PACK_RECIPES, build_pack
+from refzsl.semantic import RECIPES
 
 _MAX_BYTES = 10 * 1024 * 1024
 
 
 def main(argv=None):
+    """Build and save the pack; exit code 1 if it is over the 10 MiB budget (the file is still written)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, help="data root (default $REFZSL_DATA)")
     parser.add_argument("--out", type=Path, default=PACK_PATH, help=f"pack file (default {PACK_PATH})")
-    parser.add_argument("--recipes", nargs="+", default=list(PACK_RECIPES), help="semantic recipes to include")
+    parser.add_argument("--recipes", nargs="+", default=list(PACK_RECIPES), choices=tuple(RECIPES),
+                        metavar="RECIPE", help=f"semantic recipes to include (default {' '.join(PACK_RECIPES)})")
     parser.add_argument("--no-scores", dest="include_scores", action="store_false",
                         help="leave out the clip-level YAMNet scores [2000, 521]")
-    parser.add_argument("--workers", type=int, default=1, help="extraction processes")
+    parser.add_argument("--workers", type=positive_int, default=1, help="extraction processes")
     args = parser.parse_args(argv)
     pack = build_pack(root=args.data_root, recipes=tuple(args.recipes), include_scores=args.include_scores,
                       workers=args.workers, progress=True)

@@ -1,6 +1,14 @@
 """Helpers shared by the paper-protocol tests."""
 
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session")
+def report_dir(tmp_path_factory):
+    """Folder the side-by-side tables are written to: ``$REFZSL_REPORT_DIR``, else a pytest temporary one."""
+    return os.environ.get("REFZSL_REPORT_DIR") or tmp_path_factory.mktemp("esc50_reports")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ test classes), and each setting's average Top-1 within [paper − 0.08, paper + 
 (Setting 1: 0.764, Setting 2: 0.169, Setting 3: 0.260, Setting 4: 0.617).
 """
 
-import os
 from functools import lru_cache
 
 import pytest
@@ -21,12 +20,6 @@ PAPER_AVERAGES = {"setting1": 0.764, "setting2": 0.169, "setting3": 0.260, "sett
 @lru_cache(maxsize=None)
 def _run(setting):
     return run_esc50(protocol=setting, embedding="WLE", features=load_pack(), seed=0)
-
-
-@pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
-    folder = os.environ.get("REFZSL_REPORT_DIR")
-    return tmp_path_factory.mktemp("esc50_p1") if not folder else folder
 
 
 @pytest.mark.parametrize("setting", sorted(PAPER_AVERAGES))

@@ -12,7 +12,6 @@ AudioSet, whose classes overlap ESC-50's, so it is the guard most likely to bite
 deviations printed with the tables).
 """
 
-import os
 from functools import lru_cache
 
 import pytest
@@ -33,12 +32,6 @@ def _pack():
 @lru_cache(maxsize=None)
 def _run(strategy, recipe):
     return run_esc50(protocol=strategy, embedding=recipe, features=_pack(), seed=0)
-
-
-@pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
-    folder = os.environ.get("REFZSL_REPORT_DIR")
-    return tmp_path_factory.mktemp("esc50_p2") if not folder else folder
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

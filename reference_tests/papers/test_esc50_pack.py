@@ -92,3 +92,13 @@ def test_missing_pack_files_are_named(pack, tmp_path):
     path.with_suffix(".json").unlink()
     with pytest.raises(FileNotFoundError, match="tiny.json"):
         load_pack(path)
+
+
+@pytest.mark.assets
+@pytest.mark.parametrize("clip_ids, message", [
+    (["1-100032-A-0", "9-nope-A-0"], r"Unknown ESC-50 clip ids \['9-nope-A-0'\] \(1 in all\)"),
+    (["1-100032-A-0", "1-100032-A-0"], r"Repeated clip ids \['1-100032-A-0'\]"),
+])
+def test_build_pack_names_bad_clip_ids(data_root, clip_ids, message):
+    with pytest.raises(ValueError, match=message):
+        build_pack(root=data_root, clip_ids=clip_ids)

@@ -103,10 +103,19 @@ def test_writers_save_settings_hashes_and_tables(pack, tmp_path):
     assert "| Fold0 |" in next(p for p in paths if p.suffix == ".md").read_text()
 
 
+def test_csv_has_a_row_per_fold_group_and_average(pack, tmp_path):
+    results = run_esc50(protocol="setting1", features=pack, **FIXED)
+    (path,) = write_results(results, tmp_path, formats=("csv",))
+    kinds = [line.split(",")[0] for line in path.read_text().splitlines()[1:]]
+    assert kinds == ["fold"] * 25 + ["group"] * 5 + ["average"]
+
+
 def test_table_shows_paper_numbers_and_deviations(pack):
     text = esc50.format_table(run_esc50(protocol="category", features=pack, **FIXED))
     assert "Animal" in text and "0.43" in text and "P2 Table VI" in text
     assert "YAMNet" in text and "Deviations" in text
+    # the deviation note says how the hyper-parameters were chosen in this run
+    assert "Fixed hyper-parameters (λ=0, η=0.1, 3 epochs)" in text and "selected on inner" not in text
 
 
 def test_main_runs_on_a_pack_file_and_plots(pack, tmp_path, capsys):
@@ -162,3 +171,7 @@ def test_run_rejects_bad_options(pack):
         run_esc50(protocol="diagonal", features=pack)
     with pytest.raises(ValueError, match="pass learning_rate and n_epochs"):
         run_esc50(features=pack, select=False)
+    with pytest.raises(ValueError, match=r"missing \['n_epochs'\]"):
+        run_esc50(features=pack, grid={"reg_lambda": (0.0,), "learning_rate": (0.01,)})
+    with pytest.raises(ValueError, match="No valid candidate"):
+        run_esc50(features=pack, grid={"reg_lambda": (10.0,), "learning_rate": (0.1,), "n_epochs": (1,)})
