@@ -43,13 +43,13 @@ chosen on validation clips of held-out training classes, see
 
 __all__ = ["TemporalAttentionZSL"]
 
-import inspect
 import sys
 
 import numpy as np
 
 from . import _attention_sgd
 from ._checks import check_positive_int
+from ._estimator import HyperParameters
 from ._ranksgd import rank_penalties
 from ._threads import single_threaded_blas
 
@@ -174,7 +174,7 @@ def _row_norms(M):
     return np.where(norms > 0, norms, 1.0).astype(M.dtype, copy=False)
 
 
-class TemporalAttentionZSL:
+class TemporalAttentionZSL(HyperParameters):
     """Zero-shot multi-label classifier of segment sequences with temporal attention.
 
     Parameters
@@ -248,24 +248,6 @@ class TemporalAttentionZSL:
         self.kernel = kernel
         self.random_state = random_state
         self.verbose = verbose
-
-    def get_params(self, deep=True):
-        """Hyper-parameters as a dict (scikit-learn convention: the keyword arguments of ``__init__``)."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
-
-    def set_params(self, **params):
-        """Set hyper-parameters; unknown names raise ValueError."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}; valid: {sorted(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_hyper_parameters(self):
         for name in ("n_components", "n_epochs", "batch_size"):

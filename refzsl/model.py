@@ -7,13 +7,13 @@ makes it zero-shot: the unseen classes enter only through φ(y) at test time.
 
 __all__ = ["BilinearZSL", "NORMALIZATIONS", "NotFittedError"]
 
-import inspect
 import sys
 import time
 
 import numpy as np
 
 from . import _ranksgd
+from ._estimator import HyperParameters
 from .exceptions import RefzslError
 from .metrics import top1_accuracy
 
@@ -25,7 +25,7 @@ class NotFittedError(RefzslError, ValueError, AttributeError):
     """The model is used before :meth:`BilinearZSL.fit` was called."""
 
 
-class BilinearZSL:
+class BilinearZSL(HyperParameters):
     """Bilinear compatibility model trained with Training Algorithm 1.
 
     Parameters
@@ -115,35 +115,6 @@ class BilinearZSL:
         self.normalize = normalize
         self.random_state = random_state
         self.verbose = verbose
-
-    # -- scikit-learn style parameter access --------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        signature = inspect.signature(cls.__init__)
-        return sorted(p.name for p in signature.parameters.values() if p.name != "self")
-
-    def get_params(self, deep=True):
-        """Hyper-parameters as a dict (scikit-learn convention)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set hyper-parameters; returns self."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for BilinearZSL; valid: {valid}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if value is not defaults[name].default
-            and not (isinstance(value, (int, float, str)) and value == defaults[name].default)
-        ]
-        return f"BilinearZSL({', '.join(changed)})"
 
     # -- training -------------------------------------------------------------
     def fit(self, X, y, class_embeddings):
