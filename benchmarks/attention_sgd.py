@@ -19,13 +19,13 @@ import time
 
 import numpy as np
 
-from refzsl import _attention_sgd
-from refzsl._checks import positive_int
-from refzsl._ranksgd import rank_penalties
-from refzsl.attention import TemporalAttentionZSL
-from refzsl.datasets import ESC50
-from refzsl.extract import extract_esc50
-from refzsl.mixtures import make_mixtures
+from refzsl.models import _attention_sgd
+from refzsl._util.checks import positive_int
+from refzsl.models._ranksgd import rank_penalties
+from refzsl.models.attention import TemporalAttentionZSL
+from refzsl.datasets.esc50 import ESC50
+from refzsl.datasets.esc50 import extract_esc50
+from refzsl.datasets.mixtures import make_mixtures
 
 N_MIXTURES = 4000
 N_TRAIN_CLASSES = 30

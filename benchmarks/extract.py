@@ -34,11 +34,11 @@ import numpy as np  # noqa: E402
 import resampy  # noqa: E402
 import soundfile  # noqa: E402
 
-from refzsl.audio import load_audio, resample  # noqa: E402
-from refzsl.datasets import ESC50  # noqa: E402
-from refzsl.extract import extract_files  # noqa: E402
-from refzsl.frontend import waveform_to_patches  # noqa: E402
-from refzsl.params import YAMNET  # noqa: E402
+from refzsl.audio.io import load_audio, resample  # noqa: E402
+from refzsl.datasets.esc50 import ESC50  # noqa: E402
+from refzsl.acoustic.extraction import extract_files  # noqa: E402
+from refzsl.audio.frontend import waveform_to_patches  # noqa: E402
+from refzsl.audio.params import YAMNET  # noqa: E402
 
 TARGETS = {"cold_seconds_2000": 180.0, "warm_seconds_2000": 5.0, "frontend_realtime_factor": 300.0,
            "peak_memory_mb": 1500.0}

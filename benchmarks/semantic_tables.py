@@ -16,8 +16,8 @@ RECIPES = ("WLE", "GLE", "WSE", "GSE", "WLE+GLE", "WSE+GSE", "WLE+WSE", "GLE+GSE
 
 
 def build_all(root):
-    from refzsl import ontology
-    from refzsl.vectors import clear_vector_cache
+    from refzsl.semantic import ontology
+    from refzsl.semantic.vectors import clear_vector_cache
 
     clear_vector_cache()
     return {recipe: ontology.audioset_embeddings(recipe, root=root, cache=False) for recipe in RECIPES}

@@ -52,18 +52,15 @@ package, so that a 5 s file is classified in about a second of CPU, start-up
 included, even on a fresh install.
 """
 
-import json
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from ._files import atomic_write
+from . import config
 from .exceptions import AudioError, MissingDependencyError, ModelMismatchError
-from .model import BilinearZSL
-from .semantic import cached_word_vectors
+from .models.bilinear import BilinearZSL
+from .models.persistence import (MODEL_FORMAT, MODEL_FORMAT_VERSION, SEMANTIC_SPACES, ClassifierModel,
+                                 _vector_identity, _word_vector_embeddings)
 
 __all__ = [
     "MODEL_FORMAT",
@@ -84,11 +81,8 @@ __all__ = [
     "ZeroShotClassifier",
 ]
 
-MODEL_FORMAT = "refzsl-bilinear-classifier"
-MODEL_FORMAT_VERSION = 2  # 2: UTF-8 metadata, float64 arrays stored as float32
-
 #: The shipped model: W trained on all 50 ESC-50 classes (tools/build_classifier_model.py).
-DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "classifier_esc50_yamnet.npz"
+DEFAULT_MODEL_PATH = config.PACKAGE_DATA / "classifier_esc50_yamnet.npz"
 
 #: Recipes that embed a bare label (free-text labels come without sentence descriptions).
 LABEL_RECIPES = ("WLE", "GLE", "WLE+GLE")
@@ -102,19 +96,6 @@ METHODS = ("bilinear", "conse", "prototype", "fused")
 #: AudioSet-side validation of :func:`refzsl.openset.select_settings` (see :data:`refzsl.conse.DEFAULTS`).
 #: It needs the sentence extra; ``bilinear`` does not.
 DEFAULT_METHOD = "fused"
-
-#: Semantic spaces of a model file: ``"labels"`` — φ from :func:`refzsl.semantic.class_embeddings` of the
-#: class names (``refzsl train``); ``"audioset"`` — φ from :func:`refzsl.conse.label_embeddings`, the space
-#: of YAMNet's AudioSet classes (the shipped open-vocabulary model, ``tools/build_openvocab_model.py``).
-SEMANTIC_SPACES = ("labels", "audioset")
-
-# Tolerance of the vector check: φ rows are unit-scale float32 averages of word vectors.
-_PHI_ATOL = 1e-4
-# Training classes whose φ the vector check recomputes, per semantic space: all of them for word-vector
-# labels (cheap); 8 evenly spaced for the AudioSet space, whose sentence-encoder part costs ~40 ms a class
-# on 2 cores (a different vector file or encoder changes every class's φ, so a sample shows it).
-_CHECKED_CLASSES = {"labels": None, "audioset": 8}
-
 
 # --------------------------------------------------------------------------------------------
 # Labels
@@ -174,273 +155,6 @@ def parse_labels(text):
     return check_labels(text.split(","))
 
 
-# --------------------------------------------------------------------------------------------
-# The model file
-# --------------------------------------------------------------------------------------------
-
-def _is_json_scalar(value):
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-def _json_value(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, (list, tuple)) and all(_is_json_scalar(item) for item in value):
-        return list(value)
-    return value
-
-
-def _decode_metadata(array):
-    """The metadata dict of a model file: UTF-8 JSON bytes (format 2) or a NumPy unicode string (format 1)."""
-    text = array.tobytes().decode("utf-8") if array.dtype == np.uint8 else str(array)
-    return json.loads(text)
-
-
-def _versions(packages=("gensim", "ai_edge_litert")):
-    """refzsl, NumPy and Python versions, and those of the installed ``packages`` (absent ones left out)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"refzsl": __version__, "numpy": np.__version__, "python": sys.version.split()[0]}
-    for package in packages:
-        try:
-            versions[package] = version(package.replace("_", "-"))
-        except PackageNotFoundError:
-            pass
-    return versions
-
-
-@dataclass
-class ClassifierModel:
-    """A trained bilinear zero-shot classifier, with everything needed to use it safely.
-
-    Attributes
-    ----------
-    estimator : refzsl.model.BilinearZSL
-        Fitted; its ``W_`` is ``[embedding_dim, semantic_dim]``.
-    acoustic : dict
-        ``name`` (e.g. ``"yamnet"``), ``sha256`` of the model file, ``embedding_dim``,
-        ``front_end`` (:meth:`FrontEndParams.as_dict`), ``clip_pooling`` (``"mean"``).
-    semantic : dict
-        ``recipe`` and ``options`` (keyword arguments of
-        :func:`refzsl.semantic.class_embeddings`), ``vectors`` (identity of the
-        files used at training time: name, size, words, dimension — information
-        for error messages; the check is by value); optionally ``space`` (one of
-        :data:`SEMANTIC_SPACES`, default ``"labels"``) and ``incomplete`` (indices
-        of training classes with words missing from the vectors at training time,
-        whose φ changes with a fuller file: skipped by the check).
-    classes : list of str
-        Training classes, index = training target.
-    class_embeddings : np.ndarray [shape=(n_classes, semantic_dim)], float32
-        φ of ``classes`` at training time (the vector check recomputes it).
-    training : dict
-        Where the data came from, number of clips, hyper-parameters and how they
-        were chosen, training Top-1.
-    versions : dict
-        Package versions at training time.
-    """
-
-    estimator: object
-    acoustic: dict
-    semantic: dict
-    classes: list
-    class_embeddings: np.ndarray
-    training: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=_versions)
-
-    @property
-    def recipe(self):
-        """Semantic recipe, e.g. ``"WLE+GLE"``."""
-        return self.semantic["recipe"]
-
-    # ---- persistence ----------------------------------------------------------------------
-
-    def save(self, path):
-        """Write the model to ``path`` (``.npz``; arrays + UTF-8 JSON metadata, no pickle).
-
-        The estimator's float64 arrays (``W_``) are stored as float32, the precision of
-        the embeddings they were trained on, and cast back by :meth:`load` (halves the
-        file; :func:`train_model` rounds ``W_`` to float32 so that a trained model and
-        its saved copy score identically).
-
-        Returns
-        -------
-        Path
-        """
-        estimator = self.estimator
-        params = {name: _json_value(value) for name, value in estimator.get_params().items()}
-        arrays, fitted, dtypes = {}, {}, {}
-        for name, value in vars(estimator).items():
-            if not name.endswith("_") or name.startswith("_"):
-                continue
-            if isinstance(value, np.ndarray):
-                if value.dtype == object:
-                    raise TypeError(f"Fitted attribute {name} is an object array; cannot be saved without pickle")
-                dtypes[name] = value.dtype.str
-                arrays[f"estimator.{name}"] = value.astype(np.float32) if value.dtype == np.float64 else value
-            else:
-                value = _json_value(value)
-                if not (_is_json_scalar(value) or isinstance(value, list)):
-                    raise TypeError(f"Fitted attribute {name} of type {type(value).__name__} cannot be saved")
-                fitted[name] = value
-        for name, value in params.items():
-            if not (_is_json_scalar(value) or isinstance(value, list)):
-                raise TypeError(f"Hyper-parameter {name}={value!r} cannot be saved as JSON")
-        metadata = {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "estimator": {"class": f"{type(estimator).__module__}.{type(estimator).__name__}",
-                          "params": params, "fitted": fitted, "dtypes": dtypes},
-            "acoustic": self.acoustic,
-            "semantic": self.semantic,
-            "classes": list(self.classes),
-            "training": self.training,
-            "versions": self.versions,
-        }
-        # UTF-8 bytes: a NumPy unicode string would take 4 bytes a character.
-        encoded = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-        return atomic_write(path, lambda stream: np.savez_compressed(
-            stream, metadata=encoded, class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32),
-            **arrays))
-
-    @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save`.
-
-        Raises
-        ------
-        FileNotFoundError
-            If ``path`` does not exist.
-        ModelMismatchError
-            If the file is not a refzsl classifier model, or of a newer format version.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Model file not found: {str(path)!r}")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                contents = {name: archive[name] for name in archive.files}
-            metadata = _decode_metadata(contents.pop("metadata"))
-        except (ValueError, KeyError, OSError, json.JSONDecodeError) as error:
-            raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model: {error}") from error
-        if metadata.get("format") != MODEL_FORMAT:
-            raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model "
-                                     f"(format {metadata.get('format')!r}, expected {MODEL_FORMAT!r})")
-        if metadata.get("format_version", 0) > MODEL_FORMAT_VERSION:
-            raise ModelMismatchError(
-                f"{str(path)!r} has format version {metadata['format_version']}; this refzsl "
-                f"({__version__}) reads up to {MODEL_FORMAT_VERSION}: upgrade refzsl")
-        spec = metadata["estimator"]
-        estimator = BilinearZSL(**spec["params"])
-        for name, value in spec["fitted"].items():
-            setattr(estimator, name, value)
-        dtypes = spec.get("dtypes", {})  # format version 1 stored arrays in their own dtype
-        for key in [key for key in contents if key.startswith("estimator.")]:
-            name = key[len("estimator."):]
-            value = contents.pop(key)
-            setattr(estimator, name, value.astype(dtypes[name]) if name in dtypes else value)
-        return cls(estimator=estimator, acoustic=metadata["acoustic"], semantic=metadata["semantic"],
-                   classes=list(metadata["classes"]), class_embeddings=contents["class_embeddings"],
-                   training=metadata.get("training", {}), versions=metadata.get("versions", {}))
-
-    # ---- use --------------------------------------------------------------------------------
-
-    def label_embeddings(self, labels, *, root=None):
-        """φ of ``labels`` with the model's semantic recipe and options.
-
-        Raises
-        ------
-        OutOfVocabularyError
-            If words of a label are not in the vectors (``.missing``, ``.suggestions``).
-        """
-        space = self.semantic.get("space", "labels")
-        if space == "audioset":
-            from .conse import label_embeddings
-            return label_embeddings(list(labels), self.recipe, root=root, **self.semantic["options"])
-        if space != "labels":
-            raise ModelMismatchError(f"Unknown semantic space {space!r} in the model file; "
-                                     f"this refzsl knows {SEMANTIC_SPACES}")
-        return _word_vector_embeddings(labels, self.recipe, self.semantic["options"], root=root)
-
-    def check(self, *, acoustic_sha256=None, root=None):
-        """Check that the model fits the acoustic model file and the word vectors in use.
-
-        Parameters
-        ----------
-        acoustic_sha256 : str, optional
-            sha256 of the acoustic model file that will embed the audio; not checked if None.
-        root : str or Path, optional
-            Data root the word vectors are read from.
-
-        Raises
-        ------
-        ModelMismatchError
-            If the acoustic model differs, or the current vectors give another φ for
-            the training classes (the message names the classes and the vector files).
-        """
-        expected = self.acoustic.get("sha256")
-        if acoustic_sha256 is not None and expected is not None and acoustic_sha256 != expected:
-            raise ModelMismatchError(
-                f"The model was trained on embeddings of {self.acoustic.get('name')} with sha256 "
-                f"{expected[:12]}…, but the acoustic model in use has sha256 {acoustic_sha256[:12]}…: "
-                "use the same model file, or retrain with `refzsl train`")
-        self._check_vectors(root=root)
-
-    def _check_vectors(self, *, root=None):
-        from .exceptions import OutOfVocabularyError
-        from .semantic import tokenize
-        stored = np.asarray(self.class_embeddings, dtype=np.float32)
-        # A class with a word replaced by the fallback (a word a vector subset lacks) gets another φ
-        # from a fuller file that has the word: such classes say nothing about the vectors themselves.
-        replaced = set(self.semantic["options"].get("fallback") or ())
-        # Classes with a word missing at training time (AudioSet space) change φ with a fuller file too.
-        incomplete = set(self.semantic.get("incomplete", ()))
-        candidates = [index for index, name in enumerate(self.classes)
-                      if index not in incomplete and not replaced.intersection(tokenize(name))]
-        limit = _CHECKED_CLASSES.get(self.semantic.get("space", "labels"))
-        if limit is not None and len(candidates) > limit:
-            candidates = [candidates[i] for i in np.unique(np.linspace(0, len(candidates) - 1, limit).round()
-                                                           .astype(int))]
-        current, compared = [], []
-        try:  # one batch: the sentence encoder costs ~0.1 s a call
-            current = list(self.label_embeddings([self.classes[index] for index in candidates], root=root))
-            compared = candidates
-        except OutOfVocabularyError:  # a smaller vector file than at training time: check the classes it has
-            for index in candidates:
-                try:
-                    current.append(self.label_embeddings([self.classes[index]], root=root)[0])
-                except OutOfVocabularyError:
-                    continue
-                compared.append(index)
-        vectors = ", ".join(f"{source.get('name')} ({source.get('words')} words × {source.get('dim')})"
-                            for source in self.semantic.get("vectors", []))
-        if 2 * len(compared) < len(candidates):
-            raise ModelMismatchError(
-                f"Only {len(compared)} of {len(candidates)} checked training classes (of the model's "
-                f"{len(self.classes)}) can be embedded with the current word vectors; the model was trained "
-                f"with {vectors or 'other vectors'}")
-        current = np.asarray(current, dtype=np.float32)
-        if current.shape[1] != stored.shape[1]:
-            raise ModelMismatchError(
-                f"The current word vectors give {current.shape[1]}-d embeddings for recipe {self.recipe}; "
-                f"the model was trained with {stored.shape[1]}-d ({vectors})")
-        differs = ~np.all(np.isclose(current, stored[compared], rtol=0, atol=_PHI_ATOL), axis=1)
-        if differs.any():
-            names = [self.classes[compared[i]] for i in np.flatnonzero(differs)]
-            shown = ", ".join(repr(name) for name in names[:5]) + (" …" if len(names) > 5 else "")
-            raise ModelMismatchError(
-                f"The current word vectors embed {len(names)} of the model's training classes differently "
-                f"({shown}): the model was trained with {vectors or 'other vectors'}. Use those vectors "
-                "(REFZSL_DATA / --data-root) or retrain with `refzsl train`")
-
-
-def _word_vector_embeddings(labels, recipe, options, *, root=None):
-    """φ of class names with a word-vector recipe, read through the compact vector cache (no gensim)."""
-    from .semantic import class_embeddings
-    return np.asarray(class_embeddings(list(labels), recipe, root=root,
-                                       vectors=cached_word_vectors(recipe, root=root), **options),
-                      dtype=np.float32)
-
-
 def _class_targets(labels, classes):
     """Training classes in target order (default: the sorted distinct labels) and each clip's target."""
     classes = sorted(set(labels)) if classes is None else check_labels(classes)
@@ -449,23 +163,6 @@ def _class_targets(labels, classes):
     if unknown:
         raise ValueError(f"Labels not among classes: {unknown[:5]}")
     return classes, np.array([index[label] for label in labels], dtype=np.int64)
-
-
-def _acoustic_identity(name, sha256, embedding_dim, params):
-    """The ``acoustic`` record of a model file (see :class:`ClassifierModel`)."""
-    return {"name": name, "sha256": sha256, "embedding_dim": int(embedding_dim),
-            "front_end": params.as_dict(), "clip_pooling": "mean"}
-
-
-def _vector_identity(recipe, *, root=None):
-    """Name, size, vocabulary size and dimension of the word-vector files a recipe reads."""
-    from . import config
-    sources = []
-    for asset, vectors in cached_word_vectors(recipe, root=root).items():
-        path = config.asset_path(asset, root=root)
-        sources.append({"asset": asset, "name": path.name, "bytes": path.stat().st_size,
-                        "words": len(vectors.index_to_key), "dim": int(vectors.vector_size)})
-    return sources
 
 
 def train_model(embeddings, labels, *, classes=None, recipe="WLE+GLE", semantic_options=None,
@@ -556,7 +253,7 @@ def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, 
         ``recipe``, ``params`` (``reg_lambda``, ``learning_rate``, ``n_epochs``),
         ``validation_map``, ``validation_top1``, ``table`` (every recipe × candidate).
     """
-    from .esc50 import select_hyper_parameters
+    from .experiments.esc50 import select_hyper_parameters
 
     embeddings = np.asarray(embeddings, dtype=np.float32)
     classes, targets = _class_targets([str(label) for label in labels], classes)
@@ -639,8 +336,8 @@ def get_scorer(method, *, model=None, root=None):
         if model is None:
             raise ValueError("Method 'bilinear' needs a bilinear model (model=None given)")
         return BilinearScorer(model, root=root)
-    from . import conse  # the open-vocabulary methods, with settings chosen on AudioSet-side validation
-    from . import semantic
+    from .models import conse  # the open-vocabulary methods, with settings chosen on AudioSet-side validation
+    from .semantic import recipes as semantic
     if any(semantic.PARTS[part][0] == "sentence" for part in semantic.get_recipe(conse.DEFAULTS["recipe"])):
         try:
             semantic.check_sentence_encoder()
@@ -748,7 +445,7 @@ class ZeroShotClassifier:
         AudioError
             If a file cannot be read or is too short; the message names it.
         """
-        from .extract import extract_files
+        from .acoustic.extraction import extract_files
         paths = [Path(path) for path in files]
         if not paths:
             raise ValueError("No audio files given")
@@ -756,7 +453,7 @@ class ZeroShotClassifier:
             if not path.is_file():
                 raise AudioError(f"Audio file {str(path)!r} does not exist")
         if self._embedder is None:
-            from .embedders import get_embedder
+            from .acoustic.embedders import get_embedder
             name = "yamnet" if self.model is None else self.model.acoustic.get("name", "yamnet")
             self._embedder = get_embedder(name, root=self.root)
         # Positions as clip ids: two files may share a stem (a/x.wav, b/x.wav), which stems as ids refuse.

@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from ._checks import non_negative_float, positive_float, positive_int
+from ._util.checks import non_negative_float, positive_float, positive_int
 from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
                          OutOfVocabularyError, RefzslError)
 
@@ -164,18 +164,19 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     """
     import numpy as np
 
-    from .classify import LABEL_RECIPES, _acoustic_identity, check_labels, select_training, train_model
-    from .params import YAMNET
+    from .classify import LABEL_RECIPES, check_labels, select_training, train_model
+    from .models.persistence import _acoustic_identity
+    from .audio.params import YAMNET
 
     if sum([pack is not None, bool(esc50), csv_path is not None]) != 1:
         raise ValueError("Give exactly one training source: pack, esc50 or csv_path")
     semantic_options = {}
     if pack is not None or esc50:
-        from .semantic import ESC50_WORD_FALLBACK
+        from .semantic.recipes import ESC50_WORD_FALLBACK
         # ESC-50 names three words the shared GoogleNews subset lacks (semantic.ESC50_WORD_FALLBACK).
         semantic_options["fallback"] = {word: list(words) for word, words in ESC50_WORD_FALLBACK.items()}
     if pack is not None:
-        from .pack import load_pack
+        from .datasets.pack import load_pack
         data = load_pack(pack or None)
         embeddings = data.clip_embeddings
         classes = [str(name) for name in data.class_names]
@@ -188,9 +189,9 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
         acoustic = _acoustic_identity("yamnet", extraction.get("model_sha256"), embeddings.shape[1], YAMNET)
         source = {"source": "esc50-pack", "pack": str(pack or "shipped")}
     else:
-        from .extract import extract_esc50, extract_files
+        from .acoustic.extraction import extract_esc50, extract_files
         if esc50:
-            from .datasets import ESC50
+            from .datasets.esc50 import ESC50
             dataset = ESC50(root)
             features = extract_esc50(root=root, progress=verbose)
             classes = list(dataset.class_names)
@@ -247,7 +248,7 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
         open-vocabulary model).
     """
     from .classify import DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
-    from .conse import OPENVOCAB_MODEL_PATH
+    from .models.conse import OPENVOCAB_MODEL_PATH
 
     from .classify import check_labels
     labels = parse_labels(labels) if isinstance(labels, str) else check_labels(labels)

@@ -20,6 +20,9 @@ from .exceptions import MissingAssetError
 
 __all__ = ["DATA_ROOT_ENV", "CACHE_ENV", "ASSETS", "data_root", "asset_path", "cache_dir"]
 
+#: Files shipped inside the package (feature packs, model files).
+PACKAGE_DATA = Path(__file__).parent / "data"
+
 DATA_ROOT_ENV = "REFZSL_DATA"
 CACHE_ENV = "REFZSL_CACHE"
 

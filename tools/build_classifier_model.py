@@ -8,7 +8,7 @@ mean of the patch embeddings), through the same code as ``refzsl train --pack
 --select --recipe auto``:
 
 1. Selection, zero-shot: for each label recipe (WLE, GLE, WLE+GLE) and each
-   candidate of ``refzsl.esc50.DEFAULT_GRID`` (P2's λ ∈ {0, 0.01, 1, 10} × the
+   candidate of ``refzsl.experiments.esc50.DEFAULT_GRID`` (P2's λ ∈ {0, 0.01, 1, 10} × the
    runner's learning rates and epochs), train on 3/4 of the 50 classes and score
    the mAP of the held-out 1/4 (4 seeded inner class folds); the best mean
    validation mAP wins. The grid is the one ``python -m refzsl.esc50`` selects from.
@@ -28,7 +28,7 @@ import numpy as np
 
 from refzsl.classify import DEFAULT_MODEL_PATH
 from refzsl.cli import run_train
-from refzsl.pack import PACK_PATH, load_pack
+from refzsl.datasets.pack import PACK_PATH, load_pack
 
 
 def main(argv=None):

@@ -4,8 +4,8 @@
 
 Extracts YAMNet clip embeddings (mean of the patch embeddings) and the clip-level
 mean of YAMNet's 521 scores for ESC-50's 2000 clips with
-:func:`refzsl.extract.extract_files` (cached per clip under REFZSL_CACHE), computes
-the WLE, GLE and WLE+GLE class vectors with :func:`refzsl.semantic.class_embeddings`,
+:func:`refzsl.acoustic.extraction.extract_files` (cached per clip under REFZSL_CACHE), computes
+the WLE, GLE and WLE+GLE class vectors with :func:`refzsl.semantic.recipes.class_embeddings`,
 and writes ``refzsl/data/esc50_yamnet_pack.npz`` with its manifest
 ``esc50_yamnet_pack.json`` (audio, model and vector-file hashes, front-end
 parameters, per-array sha256, licence). ESC-50-derived data is CC BY-NC 3.0.
@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from refzsl._checks import positive_int
-from refzsl.pack import PACK_PATH, PACK_RECIPES, build_pack
-from refzsl.semantic import RECIPES
+from refzsl._util.checks import positive_int
+from refzsl.datasets.pack import PACK_PATH, PACK_RECIPES, build_pack
+from refzsl.semantic.recipes import RECIPES
 
 _MAX_BYTES = 10 * 1024 * 1024
 

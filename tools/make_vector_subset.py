@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refzsl.vectors import detect_format, iter_word2vec_binary
+from refzsl.semantic.vectors import detect_format, iter_word2vec_binary
 
 __all__ = ["collect_words", "iter_vectors", "make_subset", "build_parser", "main"]
 
@@ -44,13 +44,13 @@ def collect_words(texts, *, include_fallbacks=True):
     texts : iterable of str
         Labels and/or descriptions.
     include_fallbacks : bool
-        Add the candidates of :data:`refzsl.semantic.ESC50_WORD_FALLBACK`.
+        Add the candidates of :data:`refzsl.semantic.recipes.ESC50_WORD_FALLBACK`.
 
     Returns
     -------
     set[str]
     """
-    from refzsl import semantic
+    from refzsl.semantic import recipes as semantic
 
     words = set()
     for text in texts:
@@ -117,7 +117,7 @@ def make_subset(source, destination, words, *, fmt="auto", out_format=None):
     words : iterable of str
         Words to keep, e.g. from :func:`collect_words`.
     fmt : {"auto", "word2vec_binary", "word2vec_text", "glove", "gensim"}
-        Format of ``source`` (``"auto"``: :func:`refzsl.vectors.detect_format`).
+        Format of ``source`` (``"auto"``: :func:`refzsl.semantic.vectors.detect_format`).
     out_format : {"word2vec_binary", "word2vec_text", "glove", "gensim"}, optional
         Format of ``destination`` (default: the source's).
 
@@ -183,7 +183,7 @@ def main(argv=None):
     for path in args.texts:
         texts += [line.strip() for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
     if args.esc50 or args.audioset:
-        from refzsl import ontology
+        from refzsl.semantic import ontology
         if args.esc50:
             texts += list(ontology.ESC50_TO_AUDIOSET)
             texts += ontology.esc50_descriptions(root=args.data_root)

@@ -14,7 +14,7 @@ patch mean) for ten held-out clips and checks that it gives the scores of the
 pack's features.
 
 Runtime: about 1 min on 2 busy cores (selection: 7 candidates × 4 inner folds per class fold).
-Measured (2026-11-21, refzsl.esc50.DEFAULT_GRID with 5 epochs): Top-1 0.42, 0.57, 0.42, 0.41, 0.36
+Measured (2026-11-21, refzsl.experiments.selection.DEFAULT_GRID with 5 epochs): Top-1 0.42, 0.57, 0.42, 0.41, 0.36
 (mean 0.44), mAP 0.62, 0.71, 0.63, 0.62, 0.58 (mean 0.63).
 """
 
@@ -23,9 +23,9 @@ import pytest
 
 from refzsl.classify import BilinearScorer, ClassifierModel, ZeroShotClassifier
 from refzsl.cli import run_train
-from refzsl.metrics import mean_average_precision, top1_accuracy
-from refzsl.pack import load_pack
-from refzsl.protocols import P2_RANDOM_FOLDS
+from refzsl.evaluation.metrics import mean_average_precision, top1_accuracy
+from refzsl.datasets.pack import load_pack
+from refzsl.experiments.protocols import P2_RANDOM_FOLDS
 
 # Clearly above chance (0.10 / 0.29), well below what the folds reach (see the module docstring).
 MIN_TOP1 = 0.20
@@ -33,7 +33,7 @@ MIN_MAP = 0.40
 
 
 class _Clips:
-    """The part of refzsl.extract.Features a scorer reads."""
+    """The part of refzsl.acoustic.extraction.Features a scorer reads."""
 
     def __init__(self, clip_embeddings):
         self.clip_embeddings = clip_embeddings
@@ -75,7 +75,7 @@ def test_held_out_classes_beat_chance(fold, pack, fold_models, data_root):
 
 @pytest.mark.assets
 def test_audio_path_matches_pack_features(pack, fold_models, data_root, session_cache, monkeypatch):
-    from refzsl.datasets import ESC50
+    from refzsl.datasets.esc50 import ESC50
     monkeypatch.setenv("REFZSL_CACHE", str(session_cache))
     held_out = list(P2_RANDOM_FOLDS[0])
     dataset = ESC50(data_root)

@@ -15,9 +15,9 @@ import pytest
 import resampy
 import soundfile
 
-from refzsl.audio import load_audio
-from refzsl.datasets import ESC50
-from refzsl.extract import extract_files
+from refzsl.audio.io import load_audio
+from refzsl.datasets.esc50 import ESC50
+from refzsl.acoustic.extraction import extract_files
 
 YAMNET_SHA256 = "8eec7358c3f55ada644e036791dfad6dfc8e87a2781d461233b6d8645c74ff3c"
 

@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import pytest
 
-from refzsl.esc50 import format_table, run_esc50, write_results
-from refzsl.pack import load_pack
+from refzsl.experiments.esc50 import format_table, run_esc50, write_results
+from refzsl.datasets.pack import load_pack
 
 BELOW, ABOVE = 0.08, 0.15
 PAPER_AVERAGES = {"setting1": 0.764, "setting2": 0.169, "setting3": 0.260, "setting4": 0.617}

@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import pytest
 
-from refzsl.esc50 import format_table, run_esc50, write_results
-from refzsl.pack import load_pack
+from refzsl.experiments.esc50 import format_table, run_esc50, write_results
+from refzsl.datasets.pack import load_pack
 
 RECIPES = ("WLE", "GLE", "WLE+GLE")
 STRATEGIES = ("category", "random")

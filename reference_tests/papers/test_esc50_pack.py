@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from refzsl.pack import PACK_PATH, PACK_RECIPES, build_pack, load_pack
-from refzsl.params import YAMNET
+from refzsl.datasets.pack import PACK_PATH, PACK_RECIPES, build_pack, load_pack
+from refzsl.audio.params import YAMNET
 
 N_REBUILT = 60  # clips re-extracted from the audio (CI budget: ~1 s each on 2 cores)
 

@@ -1,7 +1,7 @@
 """Open-vocabulary zero-shot from YAMNet's AudioSet classes (issue 7) on the real assets.
 
 Expected numbers were measured on 2026-11-21 with ``python -m refzsl.openset`` (settings of
-``refzsl.conse.DEFAULTS``, chosen on AudioSet-side validation only). Tolerances are stated per test.
+``refzsl.models.conse.DEFAULTS``, chosen on AudioSet-side validation only). Tolerances are stated per test.
 Runtime: about 1-2 minutes on 2 cores (semantic tables and the prototype-bilinear W are cached in
 the session cache after the first run).
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refzsl import conse
-from refzsl.metrics import top1_accuracy, top_k_accuracy
-from refzsl.pack import load_pack
+from refzsl.models import conse
+from refzsl.evaluation.metrics import top1_accuracy, top_k_accuracy
+from refzsl.datasets.pack import load_pack
 
 pytestmark = pytest.mark.assets
 
@@ -36,7 +36,7 @@ def env(data_root, session_cache):
 
 @pytest.fixture(scope="module")
 def esc50(env):
-    from refzsl.semantic import ESC50_WORD_FALLBACK
+    from refzsl.semantic.recipes import ESC50_WORD_FALLBACK
     pack = load_pack()
     names = [str(name) for name in pack.class_names]
     phi = conse.label_embeddings(names, conse.DEFAULTS["recipe"], root=env, fallback=ESC50_WORD_FALLBACK)
@@ -98,7 +98,7 @@ def test_shipped_model_refuses_another_yamnet(env):
 
 def test_shipped_model_check_rejects_another_sentence_encoder(env, monkeypatch):
     # The check recomputes φ of sampled AudioSet classes: a different encoder output must be caught.
-    from refzsl import semantic
+    from refzsl.semantic import recipes as semantic
     from refzsl.classify import ClassifierModel
     from refzsl.exceptions import ModelMismatchError
     model = ClassifierModel.load(conse.OPENVOCAB_MODEL_PATH)
@@ -114,7 +114,7 @@ LABELS = ["speech", "dog barking", "rain", "siren", "church bells", "engine", "c
 
 @pytest.mark.parametrize("name", ["speech_espeak_male.wav", "speech_espeak_female.wav"])
 def test_held_out_speech_ranks_speech_first(env, fixtures_dir, name):
-    from refzsl.extract import extract_files
+    from refzsl.acoustic.extraction import extract_files
     features = extract_files([fixtures_dir / name], root=env)
     for scorer in (conse.ConSEScorer(root=env), conse.FusedScorer(
             [conse.ConSEScorer(root=env), conse.PrototypeBilinearScorer(root=env)],
@@ -137,7 +137,7 @@ def test_real_sounds_from_a_debian_package_rank_their_label_first(env, file_name
     path = FREEDESKTOP / file_name
     if not path.is_file():
         pytest.skip(f"{path} absent (apt-get install sound-theme-freedesktop)")
-    from refzsl.extract import extract_files
+    from refzsl.acoustic.extraction import extract_files
     labels = ["woman speaking", "telephone ringing", "crumpling paper", "noise", "dog barking", "rain",
               "church bells", "car engine"]
     scores = conse.ConSEScorer(root=env).score(extract_files([path], root=env), labels)
@@ -145,7 +145,7 @@ def test_real_sounds_from_a_debian_package_rank_their_label_first(env, file_name
 
 
 def test_audioset_side_selection_runs_without_esc50(env):
-    from refzsl.openset import select_settings
+    from refzsl.experiments.openset import select_settings
     result = select_settings(root=env, recipes=(("WLE", "name"),), n_tops=(1, 3), learning_rates=(0.1,),
                              n_epochs=(2,), fusion_weights=(0.0, 0.5, 1.0), n_draws=1, n_held_out=20)
     assert {row["n_top"] for row in result["conse"]} == {1, 3}

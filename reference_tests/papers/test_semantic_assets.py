@@ -7,10 +7,12 @@ skipped when the ``sentence`` extra is not installed.
 import numpy as np
 import pytest
 
-from refzsl import ontology, semantic
-from refzsl.datasets import ESC50
+from refzsl.semantic import ontology
+
+from refzsl.semantic import recipes as semantic
+from refzsl.datasets.esc50 import ESC50
 from refzsl.exceptions import OutOfVocabularyError
-from refzsl.vectors import load_word_vectors
+from refzsl.semantic.vectors import load_word_vectors
 
 pytestmark = pytest.mark.assets
 

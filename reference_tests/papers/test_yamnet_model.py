@@ -1,4 +1,4 @@
-"""The shared YAMNet TFLite model through refzsl.embedders.YAMNet (needs the data root).
+"""The shared YAMNet TFLite model through refzsl.acoustic.embedders.YAMNet (needs the data root).
 
 Expected values: the model's signature and sha256 are those documented in
 ../shared/README.md; the 1 kHz sine result ("Beep, bleep" 0.93) is the sanity
@@ -8,9 +8,9 @@ figure given there, re-measured 2026-11-21 with ai-edge-litert 2.3 (0.9315).
 import numpy as np
 import pytest
 
-from refzsl.embedders import YAMNet, get_embedder
-from refzsl.frontend import waveform_to_patches
-from refzsl.params import YAMNET
+from refzsl.acoustic.embedders import YAMNet, get_embedder
+from refzsl.audio.frontend import waveform_to_patches
+from refzsl.audio.params import YAMNET
 
 SHARED_SHA256 = "8eec7358c3f55ada644e036791dfad6dfc8e87a2781d461233b6d8645c74ff3c"
 

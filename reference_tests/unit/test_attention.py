@@ -1,11 +1,11 @@
-"""refzsl.attention and its kernel refzsl._attention_sgd: pooling, loss, gradients, estimator."""
+"""refzsl.models.attention and its kernel refzsl.models._attention_sgd: pooling, loss, gradients, estimator."""
 
 import numpy as np
 import pytest
 
-from refzsl import _attention_sgd
-from refzsl._ranksgd import rank_penalties
-from refzsl.attention import TemporalAttentionZSL, _loss_and_gradients
+from refzsl.models import _attention_sgd
+from refzsl.models._ranksgd import rank_penalties
+from refzsl.models.attention import TemporalAttentionZSL, _loss_and_gradients
 
 POOL = _attention_sgd.pool_and_gradient
 

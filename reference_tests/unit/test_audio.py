@@ -1,11 +1,11 @@
-"""refzsl.audio: reading, int16 scaling, mono mixing, resampling (equal to resampy), bad files."""
+"""refzsl.audio.io: reading, int16 scaling, mono mixing, resampling (equal to resampy), bad files."""
 
 import numpy as np
 import pytest
 import resampy
 import soundfile
 
-from refzsl.audio import RESAMPLE_FILTERS, load_audio, resample, to_mono
+from refzsl.audio.io import RESAMPLE_FILTERS, load_audio, resample, to_mono
 from refzsl.exceptions import AudioError
 
 

@@ -9,7 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from refzsl import classify, semantic
+from refzsl import classify
+from refzsl.models import persistence
+
+from refzsl.semantic import recipes as semantic
 from refzsl.classify import (
     BilinearScorer,
     ClassifierModel,
@@ -75,7 +78,7 @@ def _training_data(root, n_per_class=12, seed=1):
     """Clip embeddings made from the classes' own φ, so that W can be learned."""
     rng = np.random.default_rng(seed)
     phi = semantic.cached_word_vectors("WLE+GLE", root=root)
-    from refzsl.semantic import class_embeddings
+    from refzsl.semantic.recipes import class_embeddings
     class_phi = class_embeddings(CLASSES, "WLE+GLE", vectors=phi, fallback=FALLBACK)
     mixing = rng.normal(size=(class_phi.shape[1], 64))
     labels = [name for name in CLASSES for _ in range(n_per_class)]
@@ -142,10 +145,10 @@ def test_train_model_rejects_sentence_recipe(root):
 def test_save_load_round_trip(model, root, tmp_path):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:  # no pickle anywhere in the file
-        metadata = classify._decode_metadata(archive["metadata"])
+        metadata = persistence._decode_metadata(archive["metadata"])
         assert "estimator.W_" in archive.files
         assert archive["estimator.W_"].dtype == np.float32 and archive["metadata"].dtype == np.uint8
-    assert metadata["format"] == classify.MODEL_FORMAT
+    assert metadata["format"] == persistence.MODEL_FORMAT
     assert metadata["acoustic"]["sha256"] == "a" * 64
     assert metadata["versions"]["refzsl"]
     loaded = ClassifierModel.load(path)
@@ -206,7 +209,7 @@ def test_format_1_files_still_load(tmp_path, model):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:
         contents = dict(archive)
-    metadata = classify._decode_metadata(contents["metadata"])
+    metadata = persistence._decode_metadata(contents["metadata"])
     metadata["format_version"] = 1
     del metadata["estimator"]["dtypes"]
     contents["metadata"] = np.array(json.dumps(metadata))
@@ -229,11 +232,11 @@ def test_load_rejects_other_files(tmp_path, model):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:
         contents = dict(archive)
-    metadata = classify._decode_metadata(contents["metadata"])
-    metadata["format_version"] = classify.MODEL_FORMAT_VERSION + 1
+    metadata = persistence._decode_metadata(contents["metadata"])
+    metadata["format_version"] = persistence.MODEL_FORMAT_VERSION + 1
     contents["metadata"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     np.savez(tmp_path / "future.npz", **contents)
-    with pytest.raises(ModelMismatchError, match=f"format version {classify.MODEL_FORMAT_VERSION + 1}"):
+    with pytest.raises(ModelMismatchError, match=f"format version {persistence.MODEL_FORMAT_VERSION + 1}"):
         ClassifierModel.load(tmp_path / "future.npz")
 
 
@@ -273,7 +276,7 @@ def test_get_scorer_builds_open_vocabulary_methods(method):
 
 
 def test_get_scorer_fuses_conse_and_prototype_with_the_selected_weight():
-    from refzsl import conse
+    from refzsl.models import conse
     scorer = get_scorer("fused")
     assert [type(part) for part in scorer.scorers] == [conse.ConSEScorer, conse.PrototypeBilinearScorer]
     weight = conse.DEFAULTS["fusion_weight"]

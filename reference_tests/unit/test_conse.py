@@ -5,9 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from refzsl import conse
-from refzsl.model import NotFittedError
-from refzsl.openset import build_parser, pseudo_queries
+from refzsl.models import conse
+from refzsl.models.bilinear import NotFittedError
+from refzsl.experiments.openset import pseudo_queries
+from refzsl.openset import build_parser
 
 
 def _features(segment_scores=None, clip_embeddings=None):

@@ -1,11 +1,11 @@
-"""refzsl.datasets.ESC50 on a synthetic ESC-50 layout (and on the real one when the data root is there)."""
+"""refzsl.datasets.esc50.ESC50 on a synthetic ESC-50 layout (and on the real one when the data root is there)."""
 
 import csv
 
 import numpy as np
 import pytest
 
-from refzsl.datasets import CATEGORIES, ESC50
+from refzsl.datasets.esc50 import CATEGORIES, ESC50
 from refzsl.exceptions import MissingAssetError
 
 HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]

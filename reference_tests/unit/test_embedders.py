@@ -1,4 +1,4 @@
-"""refzsl.embedders on the small VGGish-signature fixture (no data root, no TensorFlow).
+"""refzsl.acoustic.embedders on the small VGGish-signature fixture (no data root, no TensorFlow).
 
 The fixture (reference_tests/fixtures/vggish_tiny.md) is a narrow VGGish with random
 weights, exported by tools/export_vggish_tflite.py --fixture; its weights are
@@ -14,10 +14,10 @@ import warnings
 import numpy as np
 import pytest
 
-from refzsl import embedders
-from refzsl.embedders import EMBEDDERS, PCAPostprocessor, TFLiteEmbedder, VGGish, YAMNet, get_embedder
+from refzsl.acoustic import embedders
+from refzsl.acoustic.embedders import EMBEDDERS, PCAPostprocessor, TFLiteEmbedder, VGGish, YAMNet, get_embedder
 from refzsl.exceptions import MissingAssetError
-from refzsl.params import VGGISH, FrontEndParams
+from refzsl.audio.params import VGGISH, FrontEndParams
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from refzsl import esc50
-from refzsl.esc50 import build_parser, main, parse_args, run_esc50, select_hyper_parameters, write_results
-from refzsl.pack import FeaturePack, load_pack
-from refzsl.protocols import P2_RANDOM_FOLDS, p2_random_splits
+from refzsl.experiments import esc50
+from refzsl.esc50 import build_parser, main, parse_args
+from refzsl.experiments.esc50 import run_esc50, write_results
+from refzsl.experiments.selection import select_hyper_parameters
+from refzsl.datasets.pack import FeaturePack, load_pack
+from refzsl.experiments.protocols import P2_RANDOM_FOLDS, p2_random_splits
 
 FIXED = dict(select=False, learning_rate=0.1, n_epochs=3)
 SMALL_GRID = {"reg_lambda": (0.0, 10.0), "learning_rate": (0.01, 0.1), "n_epochs": (2,)}

@@ -1,4 +1,4 @@
-"""refzsl.extract: shapes, clip = segment mean, the content-keyed cache, resumption, workers, policies, CLI.
+"""refzsl.acoustic.extraction: shapes, clip = segment mean, the content-keyed cache, resumption, workers, policies, CLI.
 
 A tiny stand-in embedder (a fixed random projection of the patches) replaces the
 TFLite models, so these tests check the extraction machinery, not a network.
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from refzsl.audio import load_audio
+from refzsl.audio.io import load_audio
 from refzsl.exceptions import AudioError
-from refzsl.extract import Features, extract_files, find_audio_files, main
-from refzsl.frontend import waveform_to_patches
-from refzsl.params import YAMNET
+from refzsl.acoustic.extraction import Features, extract_files, find_audio_files
+from refzsl.extract import main
+from refzsl.audio.frontend import waveform_to_patches
+from refzsl.audio.params import YAMNET
 
 
 class StandInEmbedder:

@@ -1,11 +1,11 @@
-"""refzsl._files: content hashes and atomic writes."""
+"""refzsl._util.files: content hashes and atomic writes."""
 
 import hashlib
 import os
 
 import pytest
 
-from refzsl._files import atomic_write, file_fingerprint, file_sha256
+from refzsl._util.files import atomic_write, file_fingerprint, file_sha256
 
 
 def test_file_sha256_and_fingerprint(tmp_path):

@@ -1,4 +1,4 @@
-"""refzsl.frontend: SPEC §1 worked values, frame/patch counts, a naive twin, short-clip policies."""
+"""refzsl.audio.frontend: SPEC §1 worked values, frame/patch counts, a naive twin, short-clip policies."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from refzsl.exceptions import AudioError
-from refzsl.frontend import (SHORT_POLICIES, frame, hertz_to_mel, log_mel_spectrogram, mel_matrix,
+from refzsl.audio.frontend import (SHORT_POLICIES, frame, hertz_to_mel, log_mel_spectrogram, mel_matrix,
                              periodic_hann, stft_magnitude, waveform_to_patches)
-from refzsl.params import VGGISH, YAMNET
+from refzsl.audio.params import VGGISH, YAMNET
 
 
 # --- a deliberately naive implementation: Python loops, one frame / one bin at a time -----------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from refzsl import metrics
+from refzsl.evaluation import metrics
 
 
 def _brute_force_ap(positives, scores):

@@ -1,9 +1,9 @@
-"""refzsl.mixtures: seeded multi-label clips as sequences of clips, with strong labels."""
+"""refzsl.datasets.mixtures: seeded multi-label clips as sequences of clips, with strong labels."""
 
 import numpy as np
 import pytest
 
-from refzsl.mixtures import Mixtures, make_mixtures
+from refzsl.datasets.mixtures import Mixtures, make_mixtures
 
 N_CLASSES, CLIPS_PER_CLASS = 6, 5
 TARGETS = np.repeat(np.arange(N_CLASSES), CLIPS_PER_CLASS)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from refzsl import _ranksgd
-from refzsl.model import BilinearZSL, NotFittedError
+from refzsl.models import _ranksgd
+from refzsl.models.bilinear import BilinearZSL, NotFittedError
 
 
 def _zero_shot_problem(seed=0, n_classes=12, per_class=20, d_a=16, d_s=8, noise=0.3):

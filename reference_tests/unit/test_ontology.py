@@ -1,11 +1,13 @@
-"""refzsl.ontology on a tiny synthetic data root: the label/ontology join, tables and their cache."""
+"""refzsl.semantic.ontology on a tiny synthetic data root: the label/ontology join, tables and their cache."""
 
 import json
 
 import numpy as np
 import pytest
 
-from refzsl import ontology, semantic
+from refzsl.semantic import ontology
+
+from refzsl.semantic import recipes as semantic
 from refzsl.exceptions import MissingAssetError
 
 ONTOLOGY = [
@@ -95,7 +97,7 @@ def test_tables_are_cached_and_keyed_by_content(tiny_root, tmp_path):
     glove = KeyedVectors(2)
     glove.add_vectors(WORDS + ["meow"], np.ones((len(WORDS) + 1, 2), dtype=np.float32))
     glove.save_word2vec_format(str(root / "vectors" / "glove.6B.50d-subset.txt"), write_header=False)
-    from refzsl.vectors import clear_vector_cache
+    from refzsl.semantic.vectors import clear_vector_cache
     clear_vector_cache()
     second = ontology.audioset_embeddings("GLE", root=root)
     assert len(sorted((tmp_path / "cache" / "semantic").glob("audioset_GLE_*.npz"))) == 2

@@ -2,7 +2,7 @@
 
 import pytest
 
-from refzsl.params import VGGISH, YAMNET
+from refzsl.audio.params import VGGISH, YAMNET
 
 
 @pytest.mark.parametrize("params", [VGGISH, YAMNET])

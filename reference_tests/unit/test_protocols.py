@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from refzsl import protocols
-from refzsl.datasets import CATEGORIES
-from refzsl.protocols import (
+from refzsl.experiments import protocols
+from refzsl.datasets.esc50 import CATEGORIES
+from refzsl.experiments.protocols import (
     P2_RANDOM_FOLDS,
     PAPER_RESULTS,
     Split,

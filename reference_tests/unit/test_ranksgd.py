@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from refzsl import _ranksgd
-from refzsl._ranksgd import KERNELS, dual_epoch, jitted, oracle_epoch, rank1_epoch, rank_penalties, train
+from refzsl.models import _ranksgd
+from refzsl.models._ranksgd import KERNELS, dual_epoch, jitted, oracle_epoch, rank1_epoch, rank_penalties, train
 
 RELATIVE_TOLERANCE = 1e-9  # the bar for "the same iterates"
 
@@ -170,7 +170,7 @@ def test_importing_the_kernels_does_not_import_numba():
     import subprocess
     import sys
 
-    code = "import sys, refzsl.model, refzsl._ranksgd; print('numba' in sys.modules)"
+    code = "import sys, refzsl.models.bilinear, refzsl.models._ranksgd; print('numba' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
 

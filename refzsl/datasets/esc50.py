@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ASSETS, asset_path, data_root
-from .exceptions import MissingAssetError
+from ..acoustic.extraction import extract_files
+from ..config import ASSETS, asset_path, data_root
+from ..exceptions import MissingAssetError
 
-__all__ = ["CATEGORIES", "ESC50"]
+__all__ = ["CATEGORIES", "ESC50", "extract_esc50"]
 
 # The five ESC-50 categories, in target order: target t belongs to CATEGORIES[t // 10].
 CATEGORIES = ("Animal", "Natural", "Human", "Interior", "Exterior")
@@ -174,3 +175,36 @@ class ESC50:
                 f"{str(self.audio_dir)!r} (matched by stem, any of {_AUDIO_SUFFIXES}): {shown}. "
                 f"To obtain them: {ASSETS['esc50_audio'][1]}")
         return self
+
+
+def extract_esc50(*, root=None, embedder="yamnet", **kwargs):
+    """Embeddings of all 2000 ESC-50 clips, in ``meta/esc50.csv`` order.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Data root (default ``REFZSL_DATA``).
+    embedder : str or embedder
+        As :func:`extract_files`.
+    **kwargs
+        Passed to :func:`extract_files` (``workers``, ``cache``, ``progress`` ...).
+
+    Returns
+    -------
+    Features
+        ``manifest["dataset"] == "ESC-50"``.
+
+    Raises
+    ------
+    MissingAssetError
+        If the metadata or any clip's audio is missing (listed).
+    ValueError
+        If the metadata does not describe the full ESC-50 (:meth:`ESC50.verify`), or as
+        :func:`extract_files`.
+    """
+    from ..datasets.esc50 import ESC50
+
+    dataset = ESC50(root).verify()
+    features = extract_files(dataset.paths, clip_ids=dataset.clip_ids, embedder=embedder, root=root, **kwargs)
+    features.manifest["dataset"] = "ESC-50"
+    return features

@@ -42,16 +42,16 @@ The defaults (:data:`DEFAULTS`) were chosen on AudioSet-side validation only
 """
 
 import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from . import config, semantic
-from ._files import atomic_write, file_fingerprint
-from .exceptions import ModelMismatchError
+from .. import config
+
+from ..semantic.ontology import (DEFAULT_RECIPE, DEFAULT_SENTENCE_TEXT, OOV_POLICIES, SENTENCE_TEXTS,
+                                 AudioSetVocabulary, _TABLE_VERSION, _cached_table, _memoised, audioset_vocabulary, label_embeddings)
+from .._util.files import file_fingerprint
+from ..exceptions import ModelMismatchError
 
 __all__ = [
     "POOLINGS",
@@ -79,17 +79,14 @@ __all__ = [
 #: (the classifier applied to the mean patch embedding: sigmoid(θ̄ W + b)).
 POOLINGS = ("mean", "max", "embedding")
 
-#: What a BSE part embeds on the AudioSet side: the display name or the ontology description.
-SENTENCE_TEXTS = ("name", "description")
-
 #: Settings chosen on the AudioSet-side validation of :func:`refzsl.openset.select_settings`.
 #: Selected 2026-11-21 (5 draws × 50 hidden classes, seed 0; ``python -m refzsl.openset --select``):
 #: ConSE WLE+BSE (names) T=2 Top-1 0.332 (BSE 0.328, WLE 0.276, WLE+GLE 0.292 at their best T;
 #: BSE of descriptions 0.160); prototype bilinear η=0.03, 20 epochs 0.248; fusion weight 0.4 → 0.400.
 #: Pooling is not selectable this way: YAMNet's own clip inference (mean of patch scores).
 DEFAULTS = MappingProxyType({
-    "recipe": "WLE+BSE",
-    "sentence_text": "name",
+    "recipe": DEFAULT_RECIPE,
+    "sentence_text": DEFAULT_SENTENCE_TEXT,
     "n_top": 2,
     "pooling": "mean",
     "learning_rate": 0.03,
@@ -97,16 +94,11 @@ DEFAULTS = MappingProxyType({
     "fusion_weight": 0.4,
 })
 
-#: What :func:`label_embeddings` does with label words a word-vector part lacks.
-OOV_POLICIES = ("skip", "error")
-
-_TABLE_VERSION = 1
-
 #: The shipped open-vocabulary model (``tools/build_openvocab_model.py``): a :mod:`refzsl.classify` model
 #: file (semantic space ``"audioset"``) with the prototype-bilinear W trained with :data:`DEFAULTS` and, as
 #: its training-class table, φ of YAMNet's 521 classes for DEFAULTS' recipe: a fresh install neither trains
 #: W (~20 s with Numba's compilation) nor embeds the 521 class names (~10 s) on first use.
-OPENVOCAB_MODEL_PATH = Path(__file__).parent / "data" / "openvocab_yamnet.npz"
+OPENVOCAB_MODEL_PATH = config.PACKAGE_DATA / "openvocab_yamnet.npz"
 
 
 def shipped_settings():
@@ -142,7 +134,7 @@ def load_shipped_model(*, acoustic_sha256=None, root=None):
         return None
 
     def checked_model():
-        from .classify import ClassifierModel
+        from .persistence import ClassifierModel
         model = ClassifierModel.load(OPENVOCAB_MODEL_PATH)
         if model.training.get("settings") != shipped_settings():
             raise ModelMismatchError(
@@ -166,207 +158,6 @@ def _shipped_vocabulary(model):
 def _acoustic_sha256(features):
     """sha256 of the acoustic model that made ``features`` (None when they do not say)."""
     return (getattr(features, "manifest", None) or {}).get("model_sha256")
-
-
-def _cached_table(kind, key_data, build):
-    """A float32 matrix built once and kept under ``cache_dir()/openvocab`` (atomic write)."""
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
-    path = config.cache_dir() / "openvocab" / f"{kind}_{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    arrays = build()
-    atomic_write(path, lambda stream: np.savez(stream, **arrays))
-    return arrays
-
-
-def _part_embeddings(part, texts, *, root, fallback=None):
-    """φ of one recipe part for texts: (float64 [n, d], known bool [n], unknown words list[list[str]])."""
-    if semantic.PARTS[part][0] == "sentence":
-        return (np.asarray(semantic.encode_sentences(list(texts)), dtype=np.float64), np.ones(len(texts), bool),
-                [[] for _ in texts])
-    # A content-keyed .npz of the vectors: no gensim import (~1-4 s) per run.
-    source = semantic.PARTS[part][0]
-    keyed_vectors = semantic.cached_word_vectors(part, root=root)[source]
-    tokens = [semantic.tokenize(text) for text in texts]
-    means, n_known, unknown = semantic.average_words(tokens, keyed_vectors, fallback=fallback)
-    return np.asarray(means, dtype=np.float64), np.asarray(n_known) > 0, unknown
-
-
-@dataclass(frozen=True)
-class AudioSetVocabulary:
-    """YAMNet's 521 AudioSet classes with their semantic embeddings for one recipe.
-
-    Attributes
-    ----------
-    recipe : str
-    sentence_text : str in SENTENCE_TEXTS
-    mids, names, descriptions : tuple[str] [521]
-        AudioSet MID, display name and ontology description, index = YAMNet score column.
-    embeddings : np.ndarray [shape=(521, d), dtype=float32]
-        φ(k), each part L2-normalised before concatenation; rows are zero in a part
-        that found no known word.
-    covered : np.ndarray [shape=(521,), dtype=bool]
-        True where every part embedded at least one word; ConSE only combines covered classes.
-    """
-
-    recipe: str
-    sentence_text: str
-    mids: tuple
-    names: tuple
-    descriptions: tuple
-    embeddings: np.ndarray
-    covered: np.ndarray
-
-
-def _yamnet_classes(root):
-    """(mids, names, descriptions) of YAMNet's 521 classes, joined by MID with the ontology."""
-    import csv
-    from .ontology import load_ontology
-    with open(config.asset_path("yamnet_class_map", root=root), newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if [int(row["index"]) for row in rows] != list(range(len(rows))):
-        raise ValueError("yamnet_class_map.csv must list indices 0..n-1 in order")
-    by_mid = {cls.mid: cls for cls in load_ontology(root=root).values()}
-    missing = [row["mid"] for row in rows if row["mid"] not in by_mid]
-    if missing:
-        raise ValueError(f"{len(missing)} YAMNet classes are not in the AudioSet ontology: {missing[:5]}")
-    return (tuple(row["mid"] for row in rows), tuple(row["display_name"] for row in rows),
-            tuple(by_mid[row["mid"]].description for row in rows))
-
-
-_MEMO = {}
-
-
-def _memoised(key, build):
-    """In-process memo: a scorer pair (fused) asks for the same tables, label φ and shipped model twice."""
-    if key not in _MEMO:
-        if len(_MEMO) > 64:
-            _MEMO.clear()
-        _MEMO[key] = build()
-    return _MEMO[key]
-
-
-def audioset_vocabulary(recipe=DEFAULTS["recipe"], *, sentence_text=DEFAULTS["sentence_text"], root=None):
-    """The semantic table of YAMNet's 521 classes for a recipe (cached by content).
-
-    Parameters
-    ----------
-    recipe : str
-        A key of :data:`refzsl.semantic.RECIPES` ("WLE", "WLE+GLE", "BSE", "WLE+BSE", ...).
-    sentence_text : str in SENTENCE_TEXTS
-        What BSE embeds for each class: its display name or its ontology description.
-    root : str or Path, optional
-        Data root (YAMNet class map, ontology, word vectors).
-
-    Returns
-    -------
-    AudioSetVocabulary
-
-    Raises
-    ------
-    ValueError
-        Unknown recipe or ``sentence_text``.
-    MissingAssetError
-        Class map, ontology or word vectors absent.
-    """
-    return _memoised(("vocabulary", recipe, sentence_text, str(root)),
-                     lambda: _build_vocabulary(recipe, sentence_text, root))
-
-
-def _build_vocabulary(recipe, sentence_text, root):
-    parts = semantic.get_recipe(recipe)
-    if sentence_text not in SENTENCE_TEXTS:
-        raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
-    mids, names, descriptions = _yamnet_classes(root)
-
-    def texts_of(part):
-        field = semantic.PARTS[part][1]
-        if part == "BSE":
-            field = "label" if sentence_text == "name" else "description"
-        return names if field == "label" else descriptions
-
-    blocks, covered = [], np.ones(len(names), dtype=bool)
-    for part in parts:
-        texts = texts_of(part)
-        key = {"version": _TABLE_VERSION, "part": part, "texts": list(texts),
-               "source": semantic.source_fingerprint(part, root=root)}
-
-        def build(part=part, texts=texts):
-            matrix, known, _ = _part_embeddings(part, texts, root=root)
-            return {"matrix": matrix.astype(np.float32), "known": known}
-
-        table = _cached_table("audioset", key, build)
-        blocks.append(semantic.l2_normalise_rows(table["matrix"]))
-        covered &= table["known"].astype(bool)
-    embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
-    return AudioSetVocabulary("+".join(parts), sentence_text, mids, names, descriptions, embeddings, covered)
-
-
-def label_embeddings(labels, recipe=DEFAULTS["recipe"], *, root=None, fallback=None, oov="skip"):
-    """φ of free-text labels in the space of :func:`audioset_vocabulary` (every part embeds the label).
-
-    Parameters
-    ----------
-    labels : sequence of str [n]
-    recipe : str
-        As for :func:`audioset_vocabulary`.
-    root : str or Path, optional
-    fallback : mapping str -> str or sequence of str, optional
-        Replacements for unknown words (e.g. :data:`refzsl.semantic.ESC50_WORD_FALLBACK`).
-    oov : str in OOV_POLICIES
-        Words missing from a word-vector part: ``"skip"`` (default) averages the known words
-        and warns; a label with no known word gets a zero part there and is then scored by its
-        other parts (a sentence part knows every word). ``"error"``: raise.
-
-    Returns
-    -------
-    np.ndarray [shape=(n, d), dtype=float32]
-        Each part L2-normalised (zero where a part knows no word of the label).
-
-    Raises
-    ------
-    OutOfVocabularyError
-        Under ``oov="error"`` for any unknown word, or when some label has no known word in
-        any part (``.missing`` label -> words, ``.suggestions`` word -> close known words).
-    """
-    if oov not in OOV_POLICIES:
-        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
-    labels = tuple(labels)
-    fallback_key = None if fallback is None else tuple(sorted((k, tuple(v) if not isinstance(v, str) else v)
-                                                             for k, v in dict(fallback).items()))
-    return _memoised(("labels", labels, recipe, str(root), fallback_key, oov),
-                     lambda: _build_label_embeddings(list(labels), recipe, root, fallback, oov)).copy()
-
-
-def _build_label_embeddings(labels, recipe, root, fallback, oov):
-    import warnings
-    from .exceptions import OutOfVocabularyError
-    blocks, any_known, missing = [], np.zeros(len(labels), dtype=bool), {}
-    for part in semantic.get_recipe(recipe):
-        matrix, known, unknown = _part_embeddings(part, labels, root=root, fallback=fallback)
-        blocks.append(semantic.l2_normalise_rows(matrix))
-        any_known |= known
-        for label, words in zip(labels, unknown):
-            if words:
-                missing.setdefault(label, []).extend(w for w in words if w not in missing.get(label, []))
-    if missing and (oov == "error" or not any_known.all()):
-        shown = missing if oov == "error" else {label: missing[label] for label, ok in zip(labels, any_known)
-                                                 if not ok}
-        words = sorted({word for ws in shown.values() for word in ws})
-        suggestions = {}
-        for source, vectors in sorted(semantic.cached_word_vectors(recipe, root=root).items()):
-            for word, close in semantic.suggest_words(words, vectors).items():
-                suggestions.setdefault(word, close)
-        raise OutOfVocabularyError(
-            f"Recipe {recipe}: unknown words in {len(shown)} labels: " + "; ".join(
-                f"{label!r}: " + ", ".join(f"{w} (close: {', '.join(suggestions.get(w, [])) or 'none'})"
-                                           for w in ws) for label, ws in shown.items()),
-            missing=shown, suggestions=suggestions)
-    if missing:
-        warnings.warn(f"Recipe {recipe}: skipped unknown words {missing} (the other parts still embed them)",
-                      RuntimeWarning, stacklevel=5)  # the caller of label_embeddings (via the memo)
-    return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
 def _as_scores(scores, n_classes=None, name="scores"):
@@ -581,7 +372,7 @@ class PrototypeBilinear:
         -------
         self
         """
-        from .model import BilinearZSL
+        from .bilinear import BilinearZSL
         prototypes = np.asarray(prototypes, dtype=np.float64)
         class_embeddings = np.asarray(class_embeddings, dtype=np.float64)
         if prototypes.ndim != 2 or class_embeddings.ndim != 2 or len(prototypes) != len(class_embeddings):
@@ -605,7 +396,7 @@ class PrototypeBilinear:
         np.ndarray [shape=(n_clips, n_labels), dtype=float64]
         """
         if not hasattr(self, "estimator_"):
-            from .model import NotFittedError
+            from .bilinear import NotFittedError
             raise NotFittedError("PrototypeBilinear is not fitted; call fit(prototypes, class_embeddings)")
         return np.asarray(self.estimator_.decision_function(embeddings, label_embeddings), dtype=np.float64)
 
@@ -659,7 +450,7 @@ class ConSEScorer:
     def class_scores(self, features):
         """Pooled clip-level probabilities of the 521 classes [n_clips, 521]."""
         if self.pooling == "embedding" and self._classifier is None:
-            from .embedders import YAMNet
+            from ..acoustic.embedders import YAMNet
             self._classifier = YAMNet(root=self.root).classifier_weights()
         return pool_scores(features, self.pooling, classifier=self._classifier)
 
@@ -741,14 +532,14 @@ class PrototypeBilinearScorer:
         return self.fitted()
 
     def _train(self, params):
-        from .model import BilinearZSL
+        from .bilinear import BilinearZSL
         vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
         keep = vocabulary.covered
         key = {"version": _TABLE_VERSION, "model": file_fingerprint(config.asset_path("yamnet", root=self.root)),
                "params": params, "phi": hashlib.sha256(np.ascontiguousarray(vocabulary.embeddings)).hexdigest()}
 
         def build():
-            from .embedders import YAMNet
+            from ..acoustic.embedders import YAMNet
             weights, _ = YAMNet(root=self.root).classifier_weights()
             fitted = PrototypeBilinear(**params).fit(weights.T[keep], vocabulary.embeddings[keep])
             return {name: np.asarray(value) for name, value in vars(fitted.estimator_).items()

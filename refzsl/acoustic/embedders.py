@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_positive_int
-from ._files import file_sha256
-from .config import asset_path
-from .exceptions import MissingAssetError
-from .params import VGGISH, YAMNET
+from .._util.checks import check_positive_int
+from .._util.files import file_sha256
+from ..config import asset_path
+from ..exceptions import MissingAssetError
+from ..audio.params import VGGISH, YAMNET
 
 
 def _import_interpreter():

@@ -38,8 +38,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ._files import atomic_write
-from .exceptions import MissingAssetError, MissingDependencyError, OutOfVocabularyError
+from .._util.files import atomic_write
+from ..exceptions import MissingAssetError, MissingDependencyError, OutOfVocabularyError
 from .vectors import WordVectors, load_word_vectors
 
 __all__ = [
@@ -511,7 +511,7 @@ def cached_word_vectors(recipe, *, root=None):
     The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
     ``config.cache_dir()/vectors``; it holds exactly the values the file holds, as float32.
     """
-    from . import config
+    from .. import config
     chosen = {}
     for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)):
         if asset == "sentence":
@@ -555,8 +555,8 @@ def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):
         The sentence model's resolved folder and weight fingerprints, or the vector file's fingerprint
         (:func:`refzsl._files.file_fingerprint`: size + first and last MiB).
     """
-    from . import config
-    from ._files import file_fingerprint
+    from .. import config
+    from .._util.files import file_fingerprint
 
     source = PARTS[part][0]
     if source == "sentence":

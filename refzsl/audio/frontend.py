@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from .exceptions import AudioError
+from ..exceptions import AudioError
 from .params import VGGISH
 
 __all__ = [

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .datasets import CATEGORIES
+from ..datasets.esc50 import CATEGORIES
 
 __all__ = [
     "PROTOCOLS",

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from . import _ranksgd
-from ._estimator import HyperParameters
-from .exceptions import RefzslError
-from .metrics import top1_accuracy
+from ..models import _ranksgd
+from .base import HyperParameters
+from ..exceptions import RefzslError
+from ..evaluation.metrics import top1_accuracy
 
 #: Input normalisations: which side is scaled to unit L2 norm, row by row.
 NORMALIZATIONS = ("both", "acoustic", "semantic", "none")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_positive_int
+from .._util.checks import check_positive_int
 
 __all__ = ["Mixtures", "make_mixtures"]
 

@@ -47,11 +47,11 @@ import sys
 
 import numpy as np
 
-from . import _attention_sgd
-from ._checks import check_positive_int
-from ._estimator import HyperParameters
+from ..models import _attention_sgd
+from .._util.checks import check_positive_int
+from .base import HyperParameters
 from ._ranksgd import rank_penalties
-from ._threads import single_threaded_blas
+from .._util.threads import single_threaded_blas
 
 _KERNELS = ("numba", "python")
 _SIMILARITIES = ("cosine", "dot")
@@ -425,7 +425,7 @@ class TemporalAttentionZSL(HyperParameters):
 
     def score(self, X, Y, class_embeddings):
         """mAP over samples of the clip scores against binary labels Y (n_clips, n_candidates)."""
-        from .metrics import mean_average_precision
+        from ..evaluation.metrics import mean_average_precision
 
         scores = self.decision_function(X, class_embeddings)
         return float(mean_average_precision(_check_targets(Y, *scores.shape).astype(bool), scores))

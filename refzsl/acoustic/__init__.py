@@ -1,0 +1,2 @@
+"""Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`) and cached extraction of files
+(:mod:`.extraction`)."""
