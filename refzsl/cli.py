@@ -189,7 +189,8 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
         acoustic = _acoustic_identity("yamnet", extraction.get("model_sha256"), embeddings.shape[1], YAMNET)
         source = {"source": "esc50-pack", "pack": str(pack or "shipped")}
     else:
-        from .acoustic.extraction import extract_esc50, extract_files
+        from .acoustic.extraction import extract_files
+        from .datasets.esc50 import extract_esc50
         if esc50:
             from .datasets.esc50 import ESC50
             dataset = ESC50(root)
