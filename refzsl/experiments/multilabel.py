@@ -53,10 +53,11 @@ defaults gives lower validation mAP over samples, 0.501 (attention) and 0.504 (u
 (fold 0, seed 0, re-measured 2026-11-21).
 """
 
-import sys
 import time
 
 import numpy as np
+
+from .._util.progress import StepLog
 
 
 __all__ = ["SYSTEMS", "TRAIN_CLIP_FOLDS", "EVAL_CLIP_FOLDS", "DEFAULTS", "run", "micro_f1", "best_threshold",
@@ -221,9 +222,7 @@ def run(*, root=None, features=None, class_vectors=None, systems=SYSTEMS, progre
     if settings["test_fold"] not in range(5):
         raise ValueError(f"test_fold must be 0..4 (P2 Table II), got {settings['test_fold']!r}")
 
-    def say(message):
-        if progress:
-            print(message, file=sys.stderr, flush=True)
+    say = StepLog(enabled=progress)
 
     if features is None or class_vectors is None:
         dataset, loaded_features, loaded_vectors = _load_inputs(root, settings["recipe"], progress)

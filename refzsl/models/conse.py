@@ -196,9 +196,10 @@ def pool_scores(features, pooling=DEFAULTS["pooling"], *, classifier=None):
     if pooling == "embedding":
         if classifier is None:
             raise ValueError("pooling='embedding' needs classifier=(W, b) (YAMNet.classifier_weights())")
+        from scipy.special import expit  # not at import: `refzsl classify` start-up
         weights, bias = classifier
         logits = np.asarray(features.clip_embeddings, dtype=np.float64) @ weights + bias
-        return 1.0 / (1.0 + np.exp(-logits))
+        return expit(logits)
     if features.segment_scores is None:
         raise ValueError(f"{features!r} carries no YAMNet class scores (segment_scores is None); "
                          "ConSE needs features extracted with embedder='yamnet'")

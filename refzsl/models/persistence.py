@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .._util.files import atomic_write
+from .._util.files import atomic_write, json_array, read_json_array
 from ..exceptions import ModelMismatchError
 from ..semantic.recipes import cached_word_vectors
 from .bilinear import BilinearZSL
@@ -49,12 +49,6 @@ def _json_value(value):
     if isinstance(value, (list, tuple)) and all(_is_json_scalar(item) for item in value):
         return list(value)
     return value
-
-
-def _decode_metadata(array):
-    """The metadata dict of a model file: UTF-8 JSON bytes (format 2) or a NumPy unicode string (format 1)."""
-    text = array.tobytes().decode("utf-8") if array.dtype == np.uint8 else str(array)
-    return json.loads(text)
 
 
 def _versions(packages=("gensim", "ai_edge_litert")):
@@ -157,10 +151,8 @@ class ClassifierModel:
             "training": self.training,
             "versions": self.versions,
         }
-        # UTF-8 bytes: a NumPy unicode string would take 4 bytes a character.
-        encoded = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
         return atomic_write(path, lambda stream: np.savez_compressed(
-            stream, metadata=encoded, class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32),
+            stream, metadata=json_array(metadata), class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32),
             **arrays))
 
     @classmethod
@@ -180,7 +172,7 @@ class ClassifierModel:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 contents = {name: archive[name] for name in archive.files}
-            metadata = _decode_metadata(contents.pop("metadata"))
+            metadata = read_json_array(contents.pop("metadata"))
         except (ValueError, KeyError, OSError, json.JSONDecodeError) as error:
             raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model: {error}") from error
         if metadata.get("format") != MODEL_FORMAT:

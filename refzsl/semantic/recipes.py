@@ -28,7 +28,6 @@ sentence-transformers model folder can be passed as ``sentence_model``.
 """
 
 import difflib
-import hashlib
 import os
 import re
 import threading
@@ -38,9 +37,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .._util.files import atomic_write
 from ..exceptions import MissingAssetError, MissingDependencyError, OutOfVocabularyError
-from .vectors import WordVectors, load_word_vectors
+from .vectors import load_word_vectors
 
 __all__ = [
     "STOPWORDS", "PARTS", "RECIPES", "OOV_POLICIES", "ESC50_WORD_FALLBACK",
@@ -479,21 +477,8 @@ def l2_normalise_rows(matrix):
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
-# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npz): reading the
-# shared GloVe text takes ~1 s, most of a 2 s classification budget. Larger files (the full GoogleNews,
-# 3.6 GB) are better served by gensim's own memory-mapped format.
-_VECTOR_CACHE_MAX_BYTES = 256 * 2 ** 20
-
-
-_VECTORS = {}
-
-
 def cached_word_vectors(recipe, *, root=None):
-    """The word vectors a recipe's parts read, ``{"word2vec"|"glove": vectors}``, via a compact cache.
-
-    Word-vector files up to 256 MiB are read once (by :func:`refzsl.vectors.load_word_vectors`) into an
-    ``.npz`` of vocabulary + float32 matrix, then loaded from it; larger files are loaded directly
-    (gensim's memory-mapped ``.kv`` being the fast format there).
+    """The word vectors a recipe's parts read, ``{"word2vec"|"glove": vectors}``, via the compact cache.
 
     Parameters
     ----------
@@ -504,36 +489,12 @@ def cached_word_vectors(recipe, *, root=None):
 
     Returns
     -------
-    dict[str, refzsl.vectors.WordVectors]
-
-    Notes
-    -----
-    The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
-    ``config.cache_dir()/vectors``; it holds exactly the values the file holds, as float32.
+    dict[str, refzsl.semantic.vectors.WordVectors]
+        Read by :func:`refzsl.semantic.vectors.load_word_vectors` with ``compact_cache=True``
+        (memoised there; :func:`~refzsl.semantic.vectors.clear_vector_cache` forgets them).
     """
-    from .. import config
-    chosen = {}
-    for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)):
-        if asset == "sentence":
-            continue
-        path = config.asset_path(asset, root=root).resolve()
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        if key not in _VECTORS:
-            if stat.st_size > _VECTOR_CACHE_MAX_BYTES:
-                _VECTORS[key] = load_word_vectors(path)
-            else:
-                digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
-                cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
-                if not cached.is_file():
-                    loaded = load_word_vectors(path)
-                    atomic_write(cached, lambda stream: np.savez(
-                        stream, words=np.array(loaded.index_to_key),
-                        vectors=np.asarray(loaded.vectors, dtype=np.float32)))
-                with np.load(cached, allow_pickle=False) as archive:
-                    _VECTORS[key] = WordVectors(archive["words"].tolist(), archive["vectors"])
-        chosen[asset] = _VECTORS[key]
-    return chosen
+    return {asset: load_word_vectors(asset, root=root, compact_cache=True)
+            for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)) if asset != "sentence"}
 
 
 def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):
