@@ -18,7 +18,9 @@ Usage::
 
     python tools/check_imports.py [PACKAGE_DIR]
 
-prints ``N modules, M imports: K cycles, U upward imports`` and lists each; exits 1 if there is any.
+prints ``N modules, M imports: K cycles, U upward imports`` and lists each, then any ``from module
+import name`` whose name the module does not define (an import that a move broke, which a
+function-level import only shows when that function runs); exits 1 if there is any.
 """
 
 import argparse
@@ -107,6 +109,48 @@ def imports_of(module, path, modules, moved):
     return found
 
 
+def defined_names(tree):
+    """Names a module defines at its top level (None if it serves names dynamically or by ``*``)."""
+    names = set()
+    nodes = list(tree.body)
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            nodes.extend(node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", [])
+                         + [statement for handler in getattr(node, "handlers", []) for statement in handler.body])
+    return None if "__getattr__" in names else names
+
+
+def unresolved_names(module, path, modules, moved):
+    """``[(line, source module, name)]`` of ``from source import name`` where source lacks the name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        source = _resolve_relative(module, is_package, node.level, node.module) if node.level else node.module
+        source = _moved(source or "", moved)
+        if source not in modules:
+            continue
+        names = defined_names(ast.parse(modules[source].read_text(encoding="utf-8")))
+        if names is None:
+            continue
+        for alias in node.names:
+            if alias.name not in names and _moved(f"{source}.{alias.name}", moved) not in modules:
+                found.append((node.lineno, source, alias.name))
+    return found
+
+
 def rank(module):
     """Layer rank of a package module (``None`` for the exempt ones)."""
     if module in EXEMPT:
@@ -146,9 +190,10 @@ def find_cycles(graph):
 
 
 def check(root, moved):
-    """Parse the package at ``root``; returns (n_modules, edges, cycles, upward).
+    """Parse the package at ``root``; returns (n_modules, edges, cycles, upward, unresolved).
 
-    ``edges`` is ``[(importer, imported, line)]``; ``upward`` the edges that go up the layers.
+    ``edges`` is ``[(importer, imported, line)]``; ``upward`` the edges that go up the layers;
+    ``unresolved`` is ``[(importer, line, module, name)]`` for names a module does not define.
     """
     modules = find_modules(root)
     unknown = sorted({name.split(".")[1] for name in modules if name not in EXEMPT and "." in name}
@@ -162,7 +207,9 @@ def check(root, moved):
         graph.setdefault(module, set()).add(target)
     upward = [(module, target, line) for module, target, line in edges
               if rank(module) is not None and rank(target) is not None and rank(target) > rank(module)]
-    return len(modules), edges, find_cycles(graph), upward
+    unresolved = [(module, line, source, name) for module, path in modules.items()
+                  for line, source, name in unresolved_names(module, path, modules, moved)]
+    return len(modules), edges, find_cycles(graph), upward, unresolved
 
 
 def main(argv=None):
@@ -174,13 +221,15 @@ def main(argv=None):
     sys.path.insert(0, str(root.parent))
     from refzsl._util.aliases import MOVED  # the old flat paths, read from the package being checked
 
-    n_modules, edges, cycles, upward = check(root, MOVED)
+    n_modules, edges, cycles, upward, unresolved = check(root, MOVED)
     print(f"{n_modules} modules, {len(edges)} imports: {len(cycles)} cycles, {len(upward)} upward imports")
     for component in cycles:
         print("cycle:", " <-> ".join(component))
     for module, target, line in upward:
         print(f"upward: {module}:{line} imports {target}")
-    return 1 if cycles or upward else 0
+    for module, line, source, name in unresolved:
+        print(f"unresolved: {module}:{line} imports {name} from {source}, which does not define it")
+    return 1 if cycles or upward or unresolved else 0
 
 
 if __name__ == "__main__":

@@ -25,18 +25,22 @@ def test_package_has_no_cycle_and_no_upward_import():
     assert ": 0 cycles, 0 upward imports" in result.stdout
 
 
-def test_check_finds_function_level_cycle_and_upward_import(tmp_path):
+def test_check_finds_function_level_cycle_upward_import_and_missing_name(tmp_path):
     copy = tmp_path / "refzsl"
     shutil.copytree(Path(refzsl.__file__).parent, copy, ignore=shutil.ignore_patterns("data", "__pycache__"))
     with open(copy / "audio" / "io.py", "a", encoding="utf-8") as stream:
         stream.write("\n\ndef _planted():\n    from ..models import conse\n")
     with open(copy / "models" / "persistence.py", "a", encoding="utf-8") as stream:
         stream.write("\n\ndef _planted():\n    from refzsl.conse import ConSE\n")  # an old flat path
+    with open(copy / "audio" / "params.py", "a", encoding="utf-8") as stream:
+        stream.write("\n\ndef _planted():\n    from .io import no_such_name\n")  # what a move can break
     result = _check(copy)
     assert result.returncode == 1
     assert ": 1 cycles, 1 upward imports" in result.stdout
-    assert "cycle: refzsl.models.conse <-> refzsl.models.persistence" in result.stdout
+    cycle = next(line for line in result.stdout.splitlines() if line.startswith("cycle: "))
+    assert "refzsl.models.conse" in cycle and "refzsl.models.persistence" in cycle
     assert "upward: refzsl.audio.io:" in result.stdout and "imports refzsl.models.conse" in result.stdout
+    assert "unresolved: refzsl.audio.params:" in result.stdout and "no_such_name from refzsl.audio.io" in result.stdout
 
 
 @pytest.mark.parametrize("old, new", sorted(MOVED.items()))

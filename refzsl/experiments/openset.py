@@ -135,10 +135,10 @@ def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5,
     from ..acoustic.embedders import YAMNet
     weights, bias = YAMNet(root=root).classifier_weights()
     embeddings, scores = pseudo_queries(weights, bias, target_logit=target_logit)
-    vocabularies = {(recipe, text): conse.audioset_vocabulary(recipe, sentence_text=text, root=root)
+    vocabularies = {(recipe, text): conse.yamnet_vocabulary(recipe, sentence_text=text, root=root)
                     for recipe, text in recipes}
     # The hidden classes are candidate *labels*: embedded from their names only, as free text is.
-    as_labels = {recipe: conse.audioset_vocabulary(recipe, sentence_text="name", root=root).embeddings
+    as_labels = {recipe: conse.yamnet_vocabulary(recipe, sentence_text="name", root=root).embeddings
                  for recipe in {recipe for recipe, _ in recipes}}
     covered = np.logical_and.reduce([v.covered for v in vocabularies.values()])
     draws = _draws(covered, n_draws=n_draws, n_held_out=n_held_out, seed=seed)
@@ -236,7 +236,7 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
         class_scores, clip_embeddings = np.asarray(pack.clip_scores, np.float64), pack.clip_embeddings
     else:
         if features is None:
-            from ..acoustic.extraction import extract_esc50
+            from ..datasets.esc50 import extract_esc50
             features = extract_esc50(root=root, progress=progress)
         if list(features.clip_ids) != [str(clip) for clip in pack.clip_ids]:
             raise ValueError("features must hold ESC-50's 2000 clips in meta/esc50.csv order")
@@ -248,7 +248,7 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
         clip_embeddings = features.clip_embeddings
 
     recipe, text = settings["recipe"], settings["sentence_text"]
-    vocabulary = conse.audioset_vocabulary(recipe, sentence_text=text, root=root)
+    vocabulary = conse.yamnet_vocabulary(recipe, sentence_text=text, root=root)
     phi = conse.label_embeddings(class_names, recipe, root=root, fallback=ESC50_WORD_FALLBACK)
     say(f"semantic tables ready ({recipe}, {text})")
 
