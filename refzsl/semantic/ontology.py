@@ -461,7 +461,6 @@ def label_embeddings(labels, recipe=DEFAULT_RECIPE, *, root=None, fallback=None,
 
 def _build_label_embeddings(labels, recipe, root, fallback, oov):
     import warnings
-    from ..exceptions import OutOfVocabularyError
     blocks, any_known, missing = [], np.zeros(len(labels), dtype=bool), {}
     for part in semantic.get_recipe(recipe):
         matrix, n_known, unknown = _part_embeddings(part, labels, root=root, fallback=fallback)
@@ -473,16 +472,12 @@ def _build_label_embeddings(labels, recipe, root, fallback, oov):
     if missing and (oov == "error" or not any_known.all()):
         shown = missing if oov == "error" else {label: missing[label] for label, ok in zip(labels, any_known)
                                                  if not ok}
-        words = sorted({word for ws in shown.values() for word in ws})
-        suggestions = {}
-        for source, vectors in sorted(semantic.cached_word_vectors(recipe, root=root).items()):
-            for word, close in semantic.suggest_words(words, vectors).items():
-                suggestions.setdefault(word, close)
-        raise OutOfVocabularyError(
-            f"Recipe {recipe}: unknown words in {len(shown)} labels: " + "; ".join(
-                f"{label!r}: " + ", ".join(f"{w} (close: {', '.join(suggestions.get(w, [])) or 'none'})"
-                                           for w in ws) for label, ws in shown.items()),
-            missing=shown, suggestions=suggestions)
+        words = {word for label_words in shown.values() for word in label_words}
+        parts = [(vectors, {word for word in words if word not in vectors.key_to_index})
+                 for _, vectors in sorted(semantic.cached_word_vectors(recipe, root=root).items())]
+        raise semantic.out_of_vocabulary_error(
+            recipe, shown, parts, texts="labels",
+            reason="unknown words in" if oov == "error" else "no known word in any part of")
     if missing:
         warnings.warn(f"Recipe {recipe}: skipped unknown words {missing} (the other parts still embed them)",
                       RuntimeWarning, stacklevel=5)  # the caller of label_embeddings (via the memo)

@@ -43,7 +43,7 @@ from .vectors import load_word_vectors
 __all__ = [
     "STOPWORDS", "PARTS", "RECIPES", "OOV_POLICIES", "ESC50_WORD_FALLBACK",
     "tokenize", "get_recipe", "resolve_fallback", "class_embeddings", "average_words", "l2_normalise_rows",
-    "suggest_words",
+    "suggest_words", "out_of_vocabulary_error",
     "encode_sentences", "default_sentence_model", "check_sentence_encoder", "SENTENCE_EXTRA_HINT",
     "source_fingerprint", "cached_word_vectors",
 ]
@@ -288,6 +288,40 @@ def average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=False
     return means, n_known, missing
 
 
+def out_of_vocabulary_error(recipe, shown, unknown_by_part, *, reason, texts="texts"):
+    """The one error for unknown words: each text's words, each word with close known words.
+
+    Parameters
+    ----------
+    recipe : str
+    shown : dict str -> list of str
+        The texts to name, each with its unknown words.
+    unknown_by_part : sequence of (keyed_vectors, set of str)
+        Each word-vector part's vectors and the words it lacks; suggestions for a word come from
+        the first part that lacks it (only here: on a full vocabulary they cost seconds).
+    reason : str
+        What is wrong, before the count ("out-of-vocabulary words in", "no known word in").
+    texts : str
+        What the texts are ("texts", "labels").
+
+    Returns
+    -------
+    OutOfVocabularyError
+        With ``.missing`` = ``shown`` and ``.suggestions`` word -> close known words.
+    """
+    suggestions, wanted = {}, {word for words in shown.values() for word in words}
+    for keyed_vectors, unknown in unknown_by_part:
+        suggestions.update(suggest_words(sorted((set(unknown) & wanted) - set(suggestions)), keyed_vectors))
+    lines = [f"  {name!r}: " + ", ".join(
+        f"{word} (close: {', '.join(suggestions.get(word, [])) or 'none'})" for word in words)
+        for name, words in shown.items()]
+    return OutOfVocabularyError(
+        f"Recipe {recipe}: {reason} {len(shown)} {texts}:\n" + "\n".join(lines) +
+        "\nPass fallback={word: replacement} (e.g. semantic.ESC50_WORD_FALLBACK), oov='skip' to average the "
+        "known words, or fuller word vectors (vectors=...).",
+        missing=shown, suggestions=suggestions)
+
+
 def suggest_words(words, keyed_vectors, *, n=3):
     """Close vocabulary words for each unknown word (case variants first, then difflib).
 
@@ -438,20 +472,8 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
 
     if missing and (oov == "error" or empty):
         shown = {name: missing[name] for name in (empty if oov == "skip" else missing)}
-        # Suggestions only on this path: on a full vocabulary they cost seconds, wasted under oov="skip".
-        suggestions, wanted = {}, {word for words in shown.values() for word in words}
-        for keyed_vectors, unknown in unknown_by_part:
-            suggestions.update(suggest_words(sorted((unknown & wanted) - set(suggestions)), keyed_vectors))
-        lines = [f"  {name!r}: " + ", ".join(
-            f"{word} (close: {', '.join(suggestions[word]) or 'none'})" for word in words)
-            for name, words in shown.items()]
-        reason = ("no known word in " if oov == "skip" else "out-of-vocabulary words in ") + \
-            f"{len(shown)} texts"
-        raise OutOfVocabularyError(
-            f"Recipe {recipe}: {reason}:\n" + "\n".join(lines) +
-            "\nPass fallback={word: replacement} (e.g. semantic.ESC50_WORD_FALLBACK), oov='skip' to average the "
-            "known words, or fuller word vectors (vectors=...).",
-            missing=shown, suggestions=suggestions)
+        raise out_of_vocabulary_error(recipe, shown, unknown_by_part,
+                                      reason="no known word in" if oov == "skip" else "out-of-vocabulary words in")
     if missing:
         n_words = sum(len(words) for words in missing.values())
         warnings.warn(f"Recipe {recipe}: skipped {n_words} out-of-vocabulary words in {len(missing)} texts "
