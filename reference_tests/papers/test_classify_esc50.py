@@ -31,6 +31,9 @@ from refzsl.experiments.protocols import P2_RANDOM_FOLDS
 MIN_TOP1 = 0.20
 MIN_MAP = 0.40
 
+# Trains one model per P2 random fold with selection (about a minute on 2 cores).
+pytestmark = pytest.mark.slow
+
 
 class _Clips:
     """The part of refzsl.acoustic.extraction.Features a scorer reads."""

@@ -23,6 +23,9 @@ RECIPES = ("WLE", "GLE", "WLE+GLE")
 STRATEGIES = ("category", "random")
 BELOW, ABOVE = 0.08, 0.15
 
+# Both strategies × three recipes rerun from the shipped pack: no data root needed, but minutes of training.
+pytestmark = pytest.mark.slow
+
 
 @lru_cache(maxsize=None)
 def _pack():

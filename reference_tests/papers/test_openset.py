@@ -41,12 +41,12 @@ def esc50(env):
     pack = load_pack()
     names = [str(name) for name in pack.class_names]
     phi = conse.label_embeddings(names, conse.DEFAULTS["recipe"], root=env, fallback=ESC50_WORD_FALLBACK)
-    vocabulary = conse.audioset_vocabulary(conse.DEFAULTS["recipe"], root=env)
+    vocabulary = conse.yamnet_vocabulary(conse.DEFAULTS["recipe"], root=env)
     return pack, phi, vocabulary
 
 
 def test_yamnet_vocabulary_joins_all_521_classes_with_the_ontology(env):
-    vocabulary = conse.audioset_vocabulary("WLE", root=env)
+    vocabulary = conse.yamnet_vocabulary("WLE", root=env)
     assert len(vocabulary.names) == len(vocabulary.mids) == 521
     assert vocabulary.names[0] == "Speech" and vocabulary.descriptions[0]
     assert vocabulary.embeddings.shape == (521, 300)
@@ -85,7 +85,7 @@ def test_shipped_model_is_what_the_defaults_train_from_the_data_root(env):
     # composition; 20 SGD epochs carry that to ~1e-6 in W (measured max 1.2e-6 on a fresh cache).
     trained = conse.PrototypeBilinearScorer(shipped=False, root=env).fitted().estimator_
     np.testing.assert_allclose(shipped.estimator.W_, trained.W_, rtol=0, atol=1e-5)
-    vocabulary = conse.audioset_vocabulary(conse.DEFAULTS["recipe"], root=env)
+    vocabulary = conse.yamnet_vocabulary(conse.DEFAULTS["recipe"], root=env)
     np.testing.assert_allclose(shipped.class_embeddings, vocabulary.embeddings, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(shipped.training["covered"], vocabulary.covered)
     assert list(shipped.classes) == list(vocabulary.names)
@@ -105,7 +105,7 @@ def test_shipped_model_check_rejects_another_sentence_encoder(env, monkeypatch):
     model = ClassifierModel.load(conse.OPENVOCAB_MODEL_PATH)
     encode = semantic.encode_sentences
     monkeypatch.setattr(semantic, "encode_sentences", lambda texts, **kwargs: encode(texts, **kwargs)[:, ::-1])
-    monkeypatch.setattr(ontology, "_MEMO", {})
+    monkeypatch.setattr(ontology, "_MEMO", {})  # the in-process memo of tables and label φ
     with pytest.raises(ModelMismatchError, match="embed 8 of"):
         model.check(root=env)
 

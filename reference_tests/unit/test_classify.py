@@ -23,6 +23,8 @@ from refzsl.classify import (
     train_model,
 )
 from refzsl.exceptions import OutOfVocabularyError
+from refzsl.semantic.vectors import clear_vector_cache
+from refzsl._util.files import read_json_array
 
 WORDS = ["dog", "barking", "cat", "meowing", "rain", "falling", "siren", "wailing", "church", "bells",
          "water", "drops", "crow", "cawing", "engine", "idling", "bird", "whistling", "chirp", "wind",
@@ -61,7 +63,7 @@ def _write_vectors(root, *, seed=0, drop=(), extra=(), perturb=None):
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REFZSL_CACHE", str(tmp_path / "cache"))
-    semantic._VECTORS.clear()
+    clear_vector_cache()
 
 
 @pytest.fixture
@@ -145,7 +147,7 @@ def test_train_model_rejects_sentence_recipe(root):
 def test_save_load_round_trip(model, root, tmp_path):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:  # no pickle anywhere in the file
-        metadata = persistence._decode_metadata(archive["metadata"])
+        metadata = read_json_array(archive["metadata"])
         assert "estimator.W_" in archive.files
         assert archive["estimator.W_"].dtype == np.float32 and archive["metadata"].dtype == np.uint8
     assert metadata["format"] == persistence.MODEL_FORMAT
@@ -209,7 +211,7 @@ def test_format_1_files_still_load(tmp_path, model):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:
         contents = dict(archive)
-    metadata = persistence._decode_metadata(contents["metadata"])
+    metadata = read_json_array(contents["metadata"])
     metadata["format_version"] = 1
     del metadata["estimator"]["dtypes"]
     contents["metadata"] = np.array(json.dumps(metadata))
@@ -232,7 +234,7 @@ def test_load_rejects_other_files(tmp_path, model):
     path = model.save(tmp_path / "model.npz")
     with np.load(path, allow_pickle=False) as archive:
         contents = dict(archive)
-    metadata = persistence._decode_metadata(contents["metadata"])
+    metadata = read_json_array(contents["metadata"])
     metadata["format_version"] = persistence.MODEL_FORMAT_VERSION + 1
     contents["metadata"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     np.savez(tmp_path / "future.npz", **contents)
@@ -258,7 +260,7 @@ def test_vector_cache_gives_gensim_values(root):
         assert cached[asset].index_to_key == reference.index_to_key
         np.testing.assert_array_equal(cached[asset].vectors, reference.vectors)
         np.testing.assert_array_equal(cached[asset][["dog", "rain"]], reference[["dog", "rain"]])
-    semantic._VECTORS.clear()
+    clear_vector_cache()
     again = semantic.cached_word_vectors("GLE", root=root)  # now read from the cache file
     np.testing.assert_array_equal(again["glove"].vectors, cached["glove"].vectors)
 

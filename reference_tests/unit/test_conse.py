@@ -196,3 +196,20 @@ def test_pseudo_queries_reject_a_class_without_positive_weight():
 def test_openset_parser_rejects_bad_options(argv):
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv)
+
+
+def test_label_oov_error_is_the_recipes_error(monkeypatch):
+    # One out-of-vocabulary path: free-text labels get the same error, with suggestions, as class_embeddings.
+    from refzsl.exceptions import OutOfVocabularyError
+    from refzsl.semantic import ontology
+    from refzsl.semantic import recipes as semantic
+    from refzsl.semantic.vectors import WordVectors
+
+    vectors = WordVectors(["dog", "bark", "barks"], np.eye(3, dtype=np.float32))
+    monkeypatch.setattr(semantic, "cached_word_vectors", lambda recipe, root=None: {"word2vec": vectors})
+    monkeypatch.setattr(ontology, "_part_embeddings", lambda part, texts, **kwargs: semantic.average_words(
+        [semantic.tokenize(text) for text in texts], vectors, fallback=kwargs.get("fallback")))
+    with pytest.raises(OutOfVocabularyError, match=r"Recipe WLE: unknown words in 1 labels") as caught:
+        ontology.label_embeddings(["dog barkk"], "WLE", oov="error")
+    assert caught.value.missing == {"dog barkk": ["barkk"]}
+    assert caught.value.suggestions["barkk"][0] == "bark"

@@ -137,3 +137,77 @@ def test_tables_take_other_vector_files(tiny_root, tmp_path):
     table = ontology.audioset_embeddings("WLE", root=root, vectors={"word2vec": path})
     np.testing.assert_array_equal(table.covered, [True, False, True])
     np.testing.assert_array_equal(table.embeddings[[0, 2]], [[1, 0], [0, 1]])
+
+
+# -- the one table, two class sets -------------------------------------------------------------------
+
+YAMNET_MAP = "index,mid,display_name\n0,/m/meow,Meow\n1,/m/dog,Dog\n"
+
+
+@pytest.fixture
+def yamnet_root(tiny_root):
+    root, kv = tiny_root
+    (root / "models").mkdir()
+    (root / "models" / "yamnet_class_map.csv").write_text(YAMNET_MAP, encoding="utf8")
+    return root, kv
+
+
+def _unit(rows):
+    rows = np.asarray(rows, dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+def test_yamnet_classes_follow_the_class_map(yamnet_root):
+    root, _ = yamnet_root
+    classes = ontology.yamnet_classes(root=root)
+    assert [(c.index, c.mid, c.name) for c in classes] == [(0, "/m/meow", "Meow"), (1, "/m/dog", "Dog")]
+    assert classes[1].description == "Sounds of a dog barking."
+
+
+def test_yamnet_table_has_unit_parts_even_for_one_part(yamnet_root):
+    # What the open-vocabulary side always had: every part L2-normalised (ConSE weights rows by probability).
+    root, kv = yamnet_root
+    table = ontology.audioset_embeddings("WLE", classes="yamnet", root=root)
+    np.testing.assert_array_equal(table.covered, [False, True])
+    np.testing.assert_array_equal(table.embeddings[0], 0)
+    np.testing.assert_allclose(table.embeddings[1], _unit([kv["dog"]])[0], rtol=1e-6)
+    assert table.names == ("Meow", "Dog") and table.mids == ("/m/meow", "/m/dog")
+    labels = ontology.audioset_embeddings("WLE", root=root)  # P2's label table keeps the raw mean
+    np.testing.assert_allclose(labels.embeddings[0], kv["dog"], rtol=1e-6)
+
+
+def test_yamnet_table_sentence_text_switch(yamnet_root, monkeypatch):
+    # BSE embeds the display name or the description; a stand-in encoder records which.
+    root, _ = yamnet_root
+    seen = []
+
+    def encode(texts, *, model=None):
+        seen.append(list(texts))
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    monkeypatch.setattr(semantic, "encode_sentences", encode)
+    monkeypatch.setattr(semantic, "source_fingerprint", lambda part, **kwargs: ["stand-in"])
+    ontology.audioset_embeddings("BSE", classes="yamnet", sentence_text="name", root=root, cache=False)
+    ontology.audioset_embeddings("BSE", classes="yamnet", sentence_text="description", root=root, cache=False)
+    assert seen == [["Meow", "Dog"], ["A cat sound.", "Sounds of a dog barking."]]
+
+
+def test_one_part_cache_for_both_class_sets(yamnet_root, tmp_path):
+    root, _ = yamnet_root
+    labels = ontology.audioset_embeddings("WLE+GLE", root=root)
+    yamnet = ontology.audioset_embeddings("WLE+GLE", classes="yamnet", root=root)
+    files = sorted(path.name for path in (tmp_path / "cache" / "semantic").glob("*.npz"))
+    assert len(files) == 4 and not (tmp_path / "cache" / "openvocab").exists()  # 2 parts x 2 class sets
+    # multi-part recipes: each part L2-normalised in both, so shared classes get the same row
+    np.testing.assert_allclose(yamnet.embeddings[1], labels.embeddings[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"classes": "esc50"}, "classes must be one of"),
+    ({"sentence_text": "title"}, "sentence_text must be one of"),
+])
+def test_bad_table_options_are_named(tiny_root, options, message):
+    root, _ = tiny_root
+    with pytest.raises(ValueError, match=message):
+        ontology.audioset_embeddings("WLE", root=root, **options)

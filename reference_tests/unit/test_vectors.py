@@ -212,3 +212,20 @@ def test_make_vector_subset_reads_words_with_spaces(tmp_path, fmt):
     source.write_text(header + "dog 1 2\ncat 5\n", encoding="utf8")
     with pytest.raises(ValueError, match=r"source.txt: a line of 2 fields \('cat' ...\), expected a word and 2"):
         tool.make_subset(source, tmp_path / "out.txt", {"dog"}, fmt=fmt)
+
+
+def test_one_memo_cleared_by_clear_vector_cache(tmp_path, monkeypatch):
+    # The compact-cache reads of the recipes go through the same memo as plain reads.
+    from refzsl.semantic.recipes import cached_word_vectors
+    monkeypatch.setenv("REFZSL_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "vectors" / "glove.6B.50d-subset.txt"
+    path.parent.mkdir()
+    path.write_text("dog 0.5 1.0\nrain -1.0 0.25\n", encoding="utf-8")
+    first = cached_word_vectors("GLE", root=tmp_path)["glove"]
+    assert cached_word_vectors("GLE", root=tmp_path)["glove"] is first
+    assert list((tmp_path / "cache" / "vectors").glob("*.npz"))  # the compact file was written
+    vectors.clear_vector_cache()
+    again = cached_word_vectors("GLE", root=tmp_path)["glove"]
+    assert again is not first
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+    assert again.index_to_key == ["dog", "rain"]

@@ -54,6 +54,34 @@ class AliasFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_loader(fullname, _AliasLoader(f"{self.package}.{MOVED[name]}"))
 
 
+#: Old flat modules whose name is now a layer's folder (``refzsl.semantic`` was one module, is now a
+#: package): the package hands out the old module's public names from their new home.
+FOLDED = {
+    "audio": "audio.io",
+    "semantic": "semantic.recipes",
+    "datasets": "datasets.esc50",
+}
+
+
+def module_getattr(package):
+    """A module ``__getattr__`` (PEP 562) for the layer package ``package`` (e.g. ``refzsl.semantic``).
+
+    It serves the ``__all__`` of the flat module the folder replaced (``semantic.class_embeddings``
+    in ``from refzsl import semantic``), importing that module on first use only, so loading one
+    module of the layer does not load the others.
+    """
+    root, _, name = package.rpartition(".")
+    target = f"{root}.{FOLDED[name]}"
+
+    def __getattr__(attribute):
+        module = importlib.import_module(target)
+        if attribute in getattr(module, "__all__", ()):
+            return getattr(module, attribute)
+        raise AttributeError(f"module {package!r} has no attribute {attribute!r}")
+
+    return __getattr__
+
+
 def install(package):
     """Put one :class:`AliasFinder` for ``package`` on ``sys.meta_path`` (idempotent)."""
     if not any(isinstance(finder, AliasFinder) and finder.package == package for finder in sys.meta_path):

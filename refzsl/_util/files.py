@@ -2,15 +2,19 @@
 
 One home for what extraction, the embedders, the semantic caches and the shipped
 data files all need: the sha256 of a file, a cheap fingerprint of a large file,
-and writing a file so that readers never see it half-written.
+writing a file so that readers never see it half-written, and the one way metadata
+travels inside an ``.npz`` (UTF-8 JSON in a uint8 array).
 """
 
 import hashlib
+import json
 import os
 import secrets
 from pathlib import Path
 
-__all__ = ["file_sha256", "file_fingerprint", "atomic_write"]
+import numpy as np
+
+__all__ = ["file_sha256", "file_fingerprint", "atomic_write", "json_array", "read_json_array"]
 
 _BLOCK_BYTES = 1 << 20
 _FINGERPRINT_BYTES = 1 << 20
@@ -71,3 +75,41 @@ def atomic_write(path, write):
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def json_array(value):
+    """``value`` as UTF-8 JSON bytes in a uint8 array: how metadata is stored inside an ``.npz``.
+
+    A NumPy unicode string would take 4 bytes a character, and a pickled object would need
+    ``allow_pickle=True`` to read; bytes need neither.
+
+    Parameters
+    ----------
+    value : JSON-serialisable
+
+    Returns
+    -------
+    np.ndarray [shape=(n_bytes,), dtype=uint8]
+    """
+    return np.frombuffer(json.dumps(value, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+
+
+def read_json_array(array):
+    """The value stored by :func:`json_array`; also reads the NumPy unicode strings of older files.
+
+    Parameters
+    ----------
+    array : np.ndarray
+        uint8 bytes, or a 0-d unicode string (model files of format 1, feature files before 0.1).
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    json.JSONDecodeError
+        If the content is not JSON.
+    """
+    text = array.tobytes().decode("utf-8") if array.dtype == np.uint8 else str(array)
+    return json.loads(text)

@@ -21,6 +21,7 @@ __all__ = [
     "VGGish",
     "PCAPostprocessor",
     "EMBEDDERS",
+    "read_class_map",
     "get_embedder",
 ]
 
@@ -74,8 +75,36 @@ def _require_interpreter():
     return _Interpreter
 
 
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # tanh form: no overflow for large |x|
+def read_class_map(path=None, *, root=None):
+    """The classes of ``yamnet_class_map.csv``: ``[(mid, display_name)]``, index = YAMNet score column.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV (columns ``index``, ``mid``, ``display_name``); default: the ``yamnet_class_map`` asset.
+    root : str or Path, optional
+        Data root of the asset (default ``$REFZSL_DATA``).
+
+    Returns
+    -------
+    list of (str, str)
+
+    Raises
+    ------
+    MissingAssetError
+        If the file is absent.
+    ValueError
+        If it does not list indices ``0..n-1`` in order (the message names the file).
+    """
+    path = Path(path) if path is not None else asset_path("yamnet_class_map", root=root)
+    if not path.is_file():
+        raise MissingAssetError(f"YAMNet class map not found: {str(path)!r}")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if [int(row["index"]) for row in rows] != list(range(len(rows))):
+        raise ValueError(f"{str(path)!r} lists {len(rows)} classes; expected indices 0..{len(rows) - 1} in order, "
+                         "one per YAMNet score")
+    return [(row["mid"], row["display_name"]) for row in rows]
 
 
 class TFLiteEmbedder:
@@ -341,17 +370,11 @@ class YAMNet(TFLiteEmbedder):
         ValueError
             If it does not list exactly indices ``0..n_classes-1`` in order.
         """
-        path = Path(self.class_map_path) if self.class_map_path is not None else \
-            asset_path("yamnet_class_map", root=self.root)
-        if not path.is_file():
-            raise MissingAssetError(f"YAMNet class map not found: {str(path)!r}")
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        indices = [int(row["index"]) for row in rows]
-        if indices != list(range(self.n_classes)):
-            raise ValueError(f"{str(path)!r} lists {len(rows)} classes; expected indices 0..{self.n_classes - 1} "
-                             "in order, one per YAMNet score")
-        return [row["display_name"] for row in rows]
+        classes = read_class_map(self.class_map_path, root=self.root)
+        if len(classes) != self.n_classes:
+            raise ValueError(f"The YAMNet class map lists {len(classes)} classes; the model scores "
+                             f"{self.n_classes}")
+        return [name for _, name in classes]
 
     def classifier_weights(self):
         """The final layer, read from the model file: ``scores = sigmoid(embedding @ W + b)``.
@@ -389,10 +412,11 @@ class YAMNet(TFLiteEmbedder):
                 weights.append(value.T if shape == (n_classes, dim) else value)
         probe = np.random.default_rng(0).normal(-4.0, 2.0, size=(4, *self.patch_shape)).astype(np.float32)
         outputs = self.run(probe)
+        from scipy.special import expit  # ~0.1-0.5 s to import: only when the classifier is asked for
         embedding = outputs["embedding"].astype(np.float64)
         for weight in weights:
             for bias in biases:
-                if np.allclose(_sigmoid(embedding @ weight + bias), outputs["scores"], rtol=0, atol=1e-5):
+                if np.allclose(expit(embedding @ weight + bias), outputs["scores"], rtol=0, atol=1e-5):
                     return np.ascontiguousarray(weight, dtype=np.float32), bias.astype(np.float32)
         raise ValueError(
             f"No constant tensors of {str(self.model_path)!r} (found {len(weights)} weight and {len(biases)} "

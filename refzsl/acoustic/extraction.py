@@ -19,14 +19,9 @@ Command line::
     python -m refzsl.extract my_sounds/ other.wav -o mine.npz --embedder yamnet
 """
 
-import hashlib
-import json
 import multiprocessing
 import os
-import sys
-import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +29,10 @@ import numpy as np
 
 from .. import __version__
 from .._util.checks import check_positive_int
-from .._util.files import atomic_write, file_sha256
+from .._util.cache import content_key
+from .._util.files import atomic_write, file_sha256, json_array, read_json_array
+from .._util.progress import ProgressBar
+from .._util.threads import single_threaded_children
 from ..audio.io import _check_resample_filter, load_audio
 from ..config import cache_dir
 from ..exceptions import AudioError
@@ -55,8 +53,6 @@ FEATURE_VERSION = 1
 # Extensions collected from folders (formats libsndfile reads).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 
-# Threads per worker process: the workers are the parallelism.
-_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 @dataclass
@@ -109,7 +105,7 @@ class Features:
             "clip_embeddings": np.asarray(self.clip_embeddings, dtype=np.float32),
             "segment_counts": counts,
             "segment_embeddings": _concatenate(self.segment_embeddings, dim),
-            "manifest": np.array(json.dumps(self.manifest, sort_keys=True)),
+            "manifest": json_array(self.manifest),
         }
         if self.segment_scores is not None:
             arrays["segment_scores"] = _concatenate(self.segment_scores, self.segment_scores[0].shape[1]
@@ -151,7 +147,7 @@ class Features:
                        clip_embeddings=data["clip_embeddings"],
                        segment_embeddings=per_clip(data["segment_embeddings"]),
                        segment_scores=per_clip(data["segment_scores"]) if "segment_scores" in data.files else None,
-                       manifest=json.loads(str(data["manifest"])))
+                       manifest=read_json_array(data["manifest"]))
 
 
 def _concatenate(arrays, dim):
@@ -182,7 +178,7 @@ def _settings(embedder, short_policy, resample_filter):
 
 
 def _cache_key(audio_sha256, settings_digest):
-    return hashlib.sha256(f"{audio_sha256}:{settings_digest}".encode()).hexdigest()
+    return content_key(f"{audio_sha256}:{settings_digest}", length=64)
 
 
 def _read_entry(path, dim, with_scores):
@@ -239,57 +235,6 @@ def _init_worker(embedder, short_policy, resample_filter):
 
 def _work(task):
     return _WORKER(task)
-
-
-@contextmanager
-def _single_threaded_children():
-    """Environment that spawned workers inherit: one BLAS/OpenMP/numba thread each."""
-    saved = {name: os.environ.get(name) for name in _THREAD_ENV}
-    os.environ.update({name: "1" for name in _THREAD_ENV})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-class _Progress:
-    """A one-line progress bar on stderr: done/total, rate and time left."""
-
-    def __init__(self, total, *, description="extract", enabled=True, stream=None):
-        self.total, self.description, self.enabled = total, description, enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.done = self.drawn = 0
-        self.start = self.last = time.perf_counter()
-
-    def update(self, count=1):
-        self.done += count
-        now = time.perf_counter()
-        if self.enabled and (now - self.last >= 0.2 or self.done == self.total):
-            self.last = now
-            self._draw(now)
-
-    def _draw(self, now):
-        self.drawn = self.done
-        elapsed = now - self.start
-        fraction = self.done / self.total if self.total else 1.0
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        bar = "#" * int(30 * fraction)
-        eta = f"{int(left) // 60:02d}:{int(left) % 60:02d}" if np.isfinite(left) else "--:--"
-        self.stream.write(f"\r{self.description} [{bar:<30}] {self.done}/{self.total} "
-                          f"{rate:.1f} clips/s, {eta} left")
-        self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            if self.drawn != self.done or self.done == 0:
-                self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _resolve_cache(cache):
@@ -380,7 +325,7 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
         raise ValueError("model_path applies to named embedders only; the given embedder is already built")
 
     settings = _settings(embedder, short_policy, resample_filter)
-    settings_digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    settings_digest = content_key(settings, length=64)
     audio_sha256 = [file_sha256(path) if path.is_file() else None for path in paths]
     missing = [str(path) for path, digest in zip(paths, audio_sha256) if digest is None]
     if missing:
@@ -402,8 +347,8 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
             for index in range(len(paths)) if segments[index] is None]
 
     # Cached clips are not counted in the rate: they would make it meaningless.
-    bar = _Progress(len(todo), description=f"extract {embedder.name} ({len(paths) - len(todo)} cached)",
-                    enabled=progress)
+    bar = ProgressBar(len(todo), description=f"extract {embedder.name} ({len(paths) - len(todo)} cached)",
+                      unit="clips", enabled=progress)
     try:
         for index, clip_segments, clip_scores in _map(todo, embedder, short_policy, resample_filter, workers):
             segments[index], scores[index] = clip_segments, clip_scores
@@ -446,7 +391,7 @@ def _map(tasks, embedder, short_policy, resample_filter, workers):
             yield extractor(task)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding interpreter threads
-    with _single_threaded_children():
+    with single_threaded_children():
         pool = context.Pool(workers, initializer=_init_worker, initargs=(embedder, short_policy, resample_filter))
     try:
         yield from pool.imap_unordered(_work, tasks, chunksize=4)

@@ -1,2 +1,7 @@
 """Datasets: ESC-50 (:mod:`.esc50`), P3's generated mixtures (:mod:`.mixtures`) and the shipped ESC-50
 feature pack (:mod:`.pack`)."""
+
+from .._util.aliases import module_getattr
+
+# ``from refzsl import datasets`` named one flat module before the layers; its names still resolve here.
+__getattr__ = module_getattr(__name__)

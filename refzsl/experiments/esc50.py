@@ -34,7 +34,6 @@ import io
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from ..config import DATA_ROOT_ENV
 from ..datasets.esc50 import CATEGORIES
 from ..evaluation.metrics import confusion_matrix, mean_average_precision, top1_accuracy
 from ..models._ranksgd import UPDATE_RULES
+from .._util.progress import StepLog
 from .._util.threads import single_threaded_blas
 from ..models.bilinear import NORMALIZATIONS
 from ..datasets.pack import PACK_PATH, FeaturePack, array_sha256, build_pack, load_pack
@@ -86,18 +86,6 @@ _PROTOCOL_TITLES = {
     "setting3": "P1 Setting 3: train on four categories, test on the fifth (paper: Table 4)",
     "setting4": "P1 Setting 4: Setting 3 + 5 clips of each test class in training (paper: Table 4)",
 }
-
-
-class _Progress:
-    """One line per step on stderr, only when enabled."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.started = time.perf_counter()
-
-    def __call__(self, message):
-        if self.enabled:
-            print(f"[esc50 {time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 # -- features -------------------------------------------------------------------------------------
@@ -340,7 +328,7 @@ def run_esc50(*, protocol="random", embedding="WLE", acoustic="yamnet", features
 
 def _run(*, protocol, embedding, acoustic, features, data_root, pack_path, seed, select, grid, fixed,
          model_options, progress):
-    say = _Progress(progress)
+    say = StepLog("esc50", enabled=progress, elapsed=True)
     started = time.perf_counter()
     if isinstance(features, FeaturePack):
         pack, source = features, "given features"

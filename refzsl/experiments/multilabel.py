@@ -53,13 +53,15 @@ defaults gives lower validation mAP over samples, 0.501 (attention) and 0.504 (u
 (fold 0, seed 0, re-measured 2026-11-21).
 """
 
-import sys
 import time
 
 import numpy as np
 
+from .._util.progress import StepLog
 
-__all__ = ["SYSTEMS", "TRAIN_CLIP_FOLDS", "EVAL_CLIP_FOLDS", "DEFAULTS", "run", "micro_f1", "best_threshold",
+
+__all__ = ["SYSTEMS", "TRAIN_CLIP_FOLDS", "EVAL_CLIP_FOLDS", "DEFAULTS", "run", "check_run_options", "make_clip_sets",
+           "fit_system", "score_system", "micro_f1", "best_threshold",
            "peak_hit_rate", "format_table", "format_mean_table"]
 
 SYSTEMS = ("attention", "uniform", "zero-rule", "supervised")
@@ -205,12 +207,37 @@ def run(*, root=None, features=None, class_vectors=None, systems=SYSTEMS, progre
     ValueError
         For unknown options or systems, or features not in ESC-50 order.
     """
-    from ..models.attention import TemporalAttentionZSL
-    from ..datasets.esc50 import ESC50
-    from ..evaluation.metrics import mean_average_precision
-    from ..datasets.mixtures import make_mixtures
-    from .protocols import p2_random_splits, validation_folds
+    settings = check_run_options(systems, options)
+    say = StepLog(enabled=progress)
+    dataset, features, Phi = _inputs(root, features, class_vectors, settings["recipe"], progress)
+    roles, sets, model_seed = make_clip_sets(dataset, features, settings, systems, say=say)
+    X = {name: mix.embeddings(features.segment_embeddings) for name, mix in sets.items()}
+    Y_validation = sets["validation"].labels[:, roles["validation"]]
+    Y_test = sets["test"].labels[:, roles["test"]]
+    results = {}
+    for name in systems:
+        if name == "zero-rule":
+            results[name] = _zero_rule(Y_validation, Y_test)
+            continue
+        say(f"training {name}")
+        model, seconds = fit_system(name, X, sets, Phi, roles, settings, model_seed)
+        results[name] = score_system(model, X, sets, Phi, roles)
+        results[name].update(train_seconds=seconds, final_loss=model.loss_curve_[-1])
+        say(f"{name}: mAP {results[name]['map_samples']:.3f}, trained in {seconds:.1f} s")
+    setup = {**settings, "n_sources": list(settings["n_sources"]),
+             **{f"{role}_classes": [dataset.class_names[c] for c in roles[role]]
+                for role in ("train", "validation", "test")}}
+    return {"setup": setup, "systems": results}
 
+
+def check_run_options(systems, options):
+    """The settings of a :func:`run`: :data:`DEFAULTS` updated by ``options``, after checking both.
+
+    Raises
+    ------
+    ValueError
+        Unknown options or systems, or a test fold outside 0..4.
+    """
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"Unknown options {unknown}; valid: {sorted(DEFAULTS)}")
@@ -220,13 +247,15 @@ def run(*, root=None, features=None, class_vectors=None, systems=SYSTEMS, progre
     settings = {**DEFAULTS, **options}
     if settings["test_fold"] not in range(5):
         raise ValueError(f"test_fold must be 0..4 (P2 Table II), got {settings['test_fold']!r}")
+    return settings
 
-    def say(message):
-        if progress:
-            print(message, file=sys.stderr, flush=True)
+
+def _inputs(root, features, class_vectors, recipe, progress):
+    """(dataset, features, Φ float32 [50, d_s]): the given ones, the rest loaded; shapes checked."""
+    from ..datasets.esc50 import ESC50
 
     if features is None or class_vectors is None:
-        dataset, loaded_features, loaded_vectors = _load_inputs(root, settings["recipe"], progress)
+        dataset, loaded_features, loaded_vectors = _load_inputs(root, recipe, progress)
         features = loaded_features if features is None else features
         class_vectors = loaded_vectors if class_vectors is None else class_vectors
     else:
@@ -236,70 +265,89 @@ def run(*, root=None, features=None, class_vectors=None, systems=SYSTEMS, progre
         raise ValueError(f"class_vectors has {Phi.shape[0]} rows, ESC-50 has {len(dataset.class_names)} classes")
     if len(features.segment_embeddings) != len(dataset.targets):
         raise ValueError(f"features hold {len(features.segment_embeddings)} clips, ESC-50 has {len(dataset.targets)}")
+    return dataset, features, Phi
+
+
+def make_clip_sets(dataset, features, settings, systems, *, say=None):
+    """The class roles and the generated clip sets of one run.
+
+    Training classes and validation classes come from the training side of P2's random fold
+    ``settings["test_fold"]``, test classes are its test side. Training clips come from the official
+    folds :data:`TRAIN_CLIP_FOLDS`, validation and test clips from :data:`EVAL_CLIP_FOLDS`.
+
+    Returns
+    -------
+    roles : dict
+        ``"train"``, ``"validation"``, ``"test"``: class indices; ``"all"``: every class.
+    sets : dict of refzsl.datasets.mixtures.Mixtures
+        ``"train"``, ``"validation"``, ``"test"`` and, with the supervised system, ``"supervised"``.
+    model_seed : int
+        One seed shared by every system, so that attention and uniform start from the same
+        projections and differ only in their pooling.
+    """
+    from ..datasets.mixtures import make_mixtures
+    from .protocols import p2_random_splits, validation_folds
 
     split = p2_random_splits(dataset.class_names)[settings["test_fold"]]
     train_classes, validation_classes = validation_folds(split.train_classes, seed=settings["seed"])[0]
-    test_classes = split.test_classes
-    all_classes = tuple(range(len(dataset.class_names)))
+    roles = {"train": train_classes, "validation": validation_classes, "test": split.test_classes,
+             "all": tuple(range(len(dataset.class_names)))}
     targets, folds = dataset.targets, dataset.folds
     counts = np.array([len(s) for s in features.segment_embeddings])
     train_clips = np.isin(folds, TRAIN_CLIP_FOLDS)
     eval_clips = np.isin(folds, EVAL_CLIP_FOLDS)
-    # Independent streams: the four clip sets, then one model seed shared by every system, so that
-    # attention and uniform start from the same projections and differ only in their pooling.
+    # Independent streams: the four clip sets, then the model seed.
     seeds = np.random.SeedSequence(settings["seed"]).spawn(5)
     model_seed = int(seeds[4].generate_state(1)[0])
     generator = dict(n_segments=settings["n_segments"], n_sources=settings["n_sources"],
-                     min_source_segments=settings["min_source_segments"], n_classes=len(all_classes))
+                     min_source_segments=settings["min_source_segments"], n_classes=len(roles["all"]))
 
     def mixtures(classes, clip_mask, n, seed):
         clips = np.flatnonzero(clip_mask & np.isin(targets, classes))
         return make_mixtures(targets, counts, clips=clips, n_mixtures=n, random_state=seed, **generator)
 
-    say("generating clips")
+    if say is not None:
+        say("generating clips")
     sets = {
-        "train": mixtures(train_classes, train_clips, settings["n_train"], seeds[0]),
-        "validation": mixtures(validation_classes, eval_clips, settings["n_validation"], seeds[1]),
-        "test": mixtures(test_classes, eval_clips, settings["n_test"], seeds[2]),
+        "train": mixtures(roles["train"], train_clips, settings["n_train"], seeds[0]),
+        "validation": mixtures(roles["validation"], eval_clips, settings["n_validation"], seeds[1]),
+        "test": mixtures(roles["test"], eval_clips, settings["n_test"], seeds[2]),
     }
     if "supervised" in systems:
-        sets["supervised"] = mixtures(all_classes, train_clips, settings["n_train"], seeds[3])
-    X = {name: mix.embeddings(features.segment_embeddings) for name, mix in sets.items()}
-    Y_validation = sets["validation"].labels[:, validation_classes]
-    Y_test = sets["test"].labels[:, test_classes]
-    strong_test = sets["test"].segment_labels[:, :, test_classes]
+        sets["supervised"] = mixtures(roles["all"], train_clips, settings["n_train"], seeds[3])
+    return roles, sets, model_seed
+
+
+def fit_system(name, X, sets, Phi, roles, settings, model_seed):
+    """Train one system (``"attention"``, ``"uniform"`` or ``"supervised"``); returns (model, seconds)."""
+    from ..models.attention import TemporalAttentionZSL
 
     model_options = {key: settings[key] for key in ("n_components", "similarity", "temperature", "loss", "margin",
                                                     "learning_rate", "n_epochs", "batch_size", "reg_lambda")}
-    results = {}
-    for name in systems:
-        if name == "zero-rule":
-            results[name] = _zero_rule(Y_validation, Y_test)
-            continue
-        say(f"training {name}")
-        pooling = "uniform" if name == "uniform" else "attention"
-        model = TemporalAttentionZSL(pooling=pooling, random_state=model_seed, **model_options)
-        classes = all_classes if name == "supervised" else train_classes
-        training = "supervised" if name == "supervised" else "train"
-        started = time.perf_counter()
-        model.fit(X[training], sets[training].labels[:, classes], Phi[list(classes)])
-        seconds = time.perf_counter() - started
-        validation_scores = model.decision_function(X["validation"], Phi[list(validation_classes)])
-        threshold, validation_f1 = best_threshold(Y_validation, validation_scores)
-        validation_map = mean_average_precision(Y_validation, validation_scores)
-        segment_scores, _, scores = model._pool(X["test"], Phi[list(test_classes)])
-        result = _metrics(Y_test, scores, scores > threshold)
-        hit, chance = peak_hit_rate(segment_scores, Y_test, strong_test)
-        result.update(threshold=threshold, validation_map_samples=validation_map, validation_f1=validation_f1,
-                      peak_hit_rate=hit, peak_chance=chance,
-                      train_seconds=seconds, final_loss=model.loss_curve_[-1])
-        results[name] = result
-        say(f"{name}: mAP {result['map_samples']:.3f}, trained in {seconds:.1f} s")
-    setup = {**settings, "n_sources": list(settings["n_sources"]),
-             "train_classes": [dataset.class_names[c] for c in train_classes],
-             "validation_classes": [dataset.class_names[c] for c in validation_classes],
-             "test_classes": [dataset.class_names[c] for c in test_classes]}
-    return {"setup": setup, "systems": results}
+    pooling = "uniform" if name == "uniform" else "attention"
+    model = TemporalAttentionZSL(pooling=pooling, random_state=model_seed, **model_options)
+    classes = roles["all"] if name == "supervised" else roles["train"]
+    training = "supervised" if name == "supervised" else "train"
+    started = time.perf_counter()
+    model.fit(X[training], sets[training].labels[:, classes], Phi[list(classes)])
+    return model, time.perf_counter() - started
+
+
+def score_system(model, X, sets, Phi, roles):
+    """Test metrics of a trained system, with its decision threshold chosen on the validation clips."""
+    from ..evaluation.metrics import mean_average_precision
+
+    Y_validation = sets["validation"].labels[:, roles["validation"]]
+    Y_test = sets["test"].labels[:, roles["test"]]
+    validation_scores = model.decision_function(X["validation"], Phi[list(roles["validation"])])
+    threshold, validation_f1 = best_threshold(Y_validation, validation_scores)
+    validation_map = mean_average_precision(Y_validation, validation_scores)
+    segment_scores, _, scores = model.pool(X["test"], Phi[list(roles["test"])])
+    result = _metrics(Y_test, scores, scores > threshold)
+    hit, chance = peak_hit_rate(segment_scores, Y_test, sets["test"].segment_labels[:, :, roles["test"]])
+    result.update(threshold=threshold, validation_map_samples=validation_map, validation_f1=validation_f1,
+                  peak_hit_rate=hit, peak_chance=chance)
+    return result
 
 
 def format_table(results):

@@ -24,13 +24,14 @@ Layers as :mod:`refzsl.esc50`: :func:`build_parser`, :func:`run` (returns a dict
 """
 
 import json
-import sys
 import time
 
 import numpy as np
+from scipy.special import expit
 
 from ..models import conse
 from ..evaluation.metrics import mean_average_precision, top1_accuracy, top_k_accuracy
+from .._util.progress import StepLog
 
 __all__ = [
     "PUBLISHED_ESC50",
@@ -48,11 +49,6 @@ PUBLISHED_ESC50 = {"Wav2CLIP": 0.414, "AudioCLIP": 0.694, "MS-CLAP 2022": 0.826}
 #: Recipes compared by :func:`select_settings`: (recipe, sentence_text).
 SELECTION_RECIPES = (("WLE", "name"), ("GLE", "name"), ("WLE+GLE", "name"), ("BSE", "name"),
                      ("BSE", "description"), ("WLE+BSE", "name"), ("WLE+GLE+BSE", "name"))
-
-
-def _progress(enabled, message):
-    if enabled:
-        print(f"[openset] {message}", file=sys.stderr, flush=True)
 
 
 def pseudo_queries(weights, bias, *, target_logit=2.0):
@@ -86,7 +82,7 @@ def pseudo_queries(weights, bias, *, target_logit=2.0):
     directions /= norms
     own = np.einsum("kd,dk->k", directions, weights)
     embeddings = directions * ((target_logit - bias) / own)[:, None]
-    return embeddings, 1.0 / (1.0 + np.exp(-(embeddings @ weights + bias)))
+    return embeddings, expit(embeddings @ weights + bias)
 
 
 def _visible(covered, hidden):
@@ -135,13 +131,14 @@ def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5,
         learning_rate, n_epochs, top1), ``fusion`` (rows: weight, top1), and ``best``
         (the chosen settings, keys of :data:`refzsl.conse.DEFAULTS` except pooling).
     """
+    say = StepLog("openset", enabled=progress)
     from ..acoustic.embedders import YAMNet
     weights, bias = YAMNet(root=root).classifier_weights()
     embeddings, scores = pseudo_queries(weights, bias, target_logit=target_logit)
-    vocabularies = {(recipe, text): conse.audioset_vocabulary(recipe, sentence_text=text, root=root)
+    vocabularies = {(recipe, text): conse.yamnet_vocabulary(recipe, sentence_text=text, root=root)
                     for recipe, text in recipes}
     # The hidden classes are candidate *labels*: embedded from their names only, as free text is.
-    as_labels = {recipe: conse.audioset_vocabulary(recipe, sentence_text="name", root=root).embeddings
+    as_labels = {recipe: conse.yamnet_vocabulary(recipe, sentence_text="name", root=root).embeddings
                  for recipe in {recipe for recipe, _ in recipes}}
     covered = np.logical_and.reduce([v.covered for v in vocabularies.values()])
     draws = _draws(covered, n_draws=n_draws, n_held_out=n_held_out, seed=seed)
@@ -159,7 +156,7 @@ def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5,
             conse_rows.append({"recipe": recipe, "sentence_text": text, "n_top": int(n_top),
                                "top1": float(np.mean([top1_accuracy(truth, s) for s in runs])),
                                "top5": float(np.mean([top_k_accuracy(truth, s, 5) for s in runs]))})
-        _progress(progress, f"ConSE {recipe} ({text}) done")
+        say(f"ConSE {recipe} ({text}) done")
     best_conse = max(conse_rows, key=lambda row: row["top1"])
     vocabulary = vocabularies[(best_conse["recipe"], best_conse["sentence_text"])]
 
@@ -176,7 +173,7 @@ def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5,
             bilinear_scores[(learning_rate, epochs)] = runs
             bilinear_rows.append({"learning_rate": float(learning_rate), "n_epochs": int(epochs),
                                   "top1": float(np.mean([top1_accuracy(truth, s) for s in runs]))})
-            _progress(progress, f"prototype bilinear η={learning_rate} epochs={epochs}: "
+            say(f"prototype bilinear η={learning_rate} epochs={epochs}: "
                                 f"Top-1 {bilinear_rows[-1]['top1']:.3f}")
     best_bilinear = max(bilinear_rows, key=lambda row: row["top1"])
 
@@ -228,6 +225,7 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
     dict with ``settings``, ``esc50_50way`` (method -> metrics), ``p2_random`` (method -> per-fold
     and mean metrics), ``published``, ``timing_seconds``.
     """
+    say = StepLog("openset", enabled=progress)
     from ..datasets.pack import load_pack
     from ..semantic.recipes import ESC50_WORD_FALLBACK
     started = time.perf_counter()
@@ -250,9 +248,9 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
         clip_embeddings = features.clip_embeddings
 
     recipe, text = settings["recipe"], settings["sentence_text"]
-    vocabulary = conse.audioset_vocabulary(recipe, sentence_text=text, root=root)
+    vocabulary = conse.yamnet_vocabulary(recipe, sentence_text=text, root=root)
     phi = conse.label_embeddings(class_names, recipe, root=root, fallback=ESC50_WORD_FALLBACK)
-    _progress(progress, f"semantic tables ready ({recipe}, {text})")
+    say(f"semantic tables ready ({recipe}, {text})")
 
     methods = {}
     for n_top in sorted(set(n_tops) | {settings["n_top"]}):
@@ -261,7 +259,7 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
     scorer = conse.PrototypeBilinearScorer(recipe=recipe, sentence_text=text, learning_rate=settings["learning_rate"],
                                            n_epochs=settings["n_epochs"], random_state=seed, root=root)
     methods["prototype bilinear"] = scorer.model.decision_function(clip_embeddings, phi)
-    _progress(progress, "prototype bilinear ready")
+    say("prototype bilinear ready")
     weight = settings["fusion_weight"]
     methods["fused"] = conse.fuse_scores([methods[f"ConSE T={settings['n_top']}"], methods["prototype bilinear"]],
                                          [weight, 1.0 - weight])
@@ -282,7 +280,7 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
                 y = np.array([lookup[t] for t in targets[test]])
                 folds[split.name] = _metrics(y, scores[np.ix_(test, list(split.test_classes))])
             p2_rows[name] = folds
-        _progress(progress, "training the ESC-50 bilinear on P2's random folds (refzsl.esc50)")
+        say("training the ESC-50 bilinear on P2's random folds (refzsl.esc50)")
         trained = run_esc50(protocol="random", embedding="WLE", features=pack, seed=seed)
         p2_rows["ESC-50-trained bilinear (WLE)"] = {
             row["name"]: {"top1": row["top1"], "top5": None, "map": row["map"]} for row in trained["folds"]}

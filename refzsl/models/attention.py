@@ -232,6 +232,8 @@ class TemporalAttentionZSL(HyperParameters):
     (40, 5)
     """
 
+    _fitted_attributes = ("mean_", "scale_", "U_", "V_", "n_features_in_", "n_classes_", "loss_curve_", "n_iter_")
+
     def __init__(self, *, n_components=32, similarity="cosine", pooling="attention", temperature=2.0,
                  loss="rank_normalised", margin=0.2, learning_rate=0.05, n_epochs=20, batch_size=16, reg_lambda=0.0,
                  kernel="numba", random_state=None, verbose=False):
@@ -356,8 +358,23 @@ class TemporalAttentionZSL(HyperParameters):
         if not hasattr(self, "U_"):
             raise RuntimeError(f"This {type(self).__name__} is not fitted yet; call fit(X, Y, class_embeddings) first")
 
-    def _pool(self, X, class_embeddings):
-        """Segment scores, attention and clip scores of every clip for the given classes."""
+    def pool(self, X, class_embeddings):
+        """Segment scores, attention weights and clip scores in one pass.
+
+        :meth:`segment_scores`, :meth:`attention` and :meth:`decision_function` each return one of
+        the three; an evaluation that needs several calls this once.
+
+        Parameters
+        ----------
+        X : np.ndarray [shape=(n_clips, n_segments, n_features)], float
+        class_embeddings : np.ndarray [shape=(n_candidates, n_dims)]
+
+        Returns
+        -------
+        segment_scores : np.ndarray [shape=(n_clips, n_segments, n_candidates), dtype=float32]
+        attention : np.ndarray [shape=(n_clips, n_segments, n_candidates), dtype=float32]
+        clip_scores : np.ndarray [shape=(n_clips, n_candidates), dtype=float32]
+        """
         self._check_fitted()
         X = _check_segments(X).astype(np.float32, copy=False)
         if X.shape[2] != self.n_features_in_:
@@ -404,15 +421,15 @@ class TemporalAttentionZSL(HyperParameters):
         -------
         np.ndarray [shape=(n_clips, n_candidates), dtype=float32]
         """
-        return self._pool(X, class_embeddings)[2]
+        return self.pool(X, class_embeddings)[2]
 
     def segment_scores(self, X, class_embeddings):
         """Per-segment compatibilities s_t(y), shape (n_clips, n_segments, n_candidates), float32."""
-        return self._pool(X, class_embeddings)[0]
+        return self.pool(X, class_embeddings)[0]
 
     def attention(self, X, class_embeddings):
         """Attention weights a_t(y), shape (n_clips, n_segments, n_candidates); each (clip, class) sums to 1."""
-        return self._pool(X, class_embeddings)[1]
+        return self.pool(X, class_embeddings)[1]
 
     def predict(self, X, class_embeddings, *, threshold=0.0):
         """Binary decisions S(y) > ``threshold`` (choose the threshold on validation data).

@@ -13,16 +13,11 @@ import time
 import numpy as np
 
 from ..models import _ranksgd
-from .base import HyperParameters
-from ..exceptions import RefzslError
+from .base import HyperParameters, NotFittedError
 from ..evaluation.metrics import top1_accuracy
 
 #: Input normalisations: which side is scaled to unit L2 norm, row by row.
 NORMALIZATIONS = ("both", "acoustic", "semantic", "none")
-
-
-class NotFittedError(RefzslError, ValueError, AttributeError):
-    """The model is used before :meth:`BilinearZSL.fit` was called."""
 
 
 class BilinearZSL(HyperParameters):
@@ -94,6 +89,8 @@ class BilinearZSL(HyperParameters):
     >>> model.decision_function(X[:2], rng.normal(size=(7, 3))).shape   # 7 new classes
     (2, 7)
     """
+
+    _fitted_attributes = ("W_", "n_iter_", "n_classes_", "n_features_in_", "n_semantic_features_", "normalize_")
 
     def __init__(
         self,

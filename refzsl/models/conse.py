@@ -20,7 +20,7 @@ The scorers (:class:`ConSEScorer`, :class:`PrototypeBilinearScorer`,
 :class:`FusedScorer`) follow the method seam of :mod:`refzsl.classify`:
 ``score(features, labels) -> float [n_clips, n_labels]``.
 
-Semantic side (:class:`AudioSetVocabulary`): the 521 YAMNet classes joined by
+Semantic side (:func:`yamnet_vocabulary`): the 521 YAMNet classes joined by
 MID with the AudioSet ontology. Every part of a recipe of
 :mod:`refzsl.semantic` embeds the class's display name ("Chirp, tweet"),
 except that WSE/GSE embed the ontology description and BSE embeds what
@@ -48,17 +48,18 @@ import numpy as np
 
 from .. import config
 
-from ..semantic.ontology import (DEFAULT_RECIPE, DEFAULT_SENTENCE_TEXT, OOV_POLICIES, SENTENCE_TEXTS,
-                                 AudioSetVocabulary, _TABLE_VERSION, _cached_table, _memoised, audioset_vocabulary, label_embeddings)
-from .._util.files import file_fingerprint
+from .._util.cache import content_key
+from .._util.files import atomic_write, file_fingerprint
+from ..semantic.ontology import (DEFAULT_RECIPE, DEFAULT_SENTENCE_TEXT, SENTENCE_TEXTS, AudioSetClass,
+                                 AudioSetEmbeddings, _memoised, audioset_embeddings, label_embeddings)
+from ..semantic.recipes import OOV_POLICIES
 from ..exceptions import ModelMismatchError
 
 __all__ = [
     "POOLINGS",
     "SENTENCE_TEXTS",
     "DEFAULTS",
-    "AudioSetVocabulary",
-    "audioset_vocabulary",
+    "yamnet_vocabulary",
     "OOV_POLICIES",
     "label_embeddings",
     "pool_scores",
@@ -146,13 +147,28 @@ def load_shipped_model(*, acoustic_sha256=None, root=None):
     return _memoised(("shipped", acoustic_sha256, str(root)), checked_model)
 
 
+def yamnet_vocabulary(recipe=DEFAULT_RECIPE, *, sentence_text=DEFAULT_SENTENCE_TEXT, root=None):
+    """The semantic table of YAMNet's 521 classes that ConSE and the prototype-bilinear model use.
+
+    :func:`refzsl.semantic.ontology.audioset_embeddings` with ``classes="yamnet"``, memoised in the
+    process (a fused scorer asks for it twice).
+
+    Returns
+    -------
+    refzsl.semantic.ontology.AudioSetEmbeddings
+    """
+    return _memoised(("vocabulary", recipe, sentence_text, str(root)),
+                     lambda: audioset_embeddings(recipe, classes="yamnet", sentence_text=sentence_text, root=root))
+
+
 def _shipped_vocabulary(model):
-    """The :class:`AudioSetVocabulary` stored in the shipped model."""
+    """The YAMNet-class table stored in the shipped model (an :class:`AudioSetEmbeddings`)."""
     training = model.training
-    return AudioSetVocabulary(model.recipe, model.semantic["sentence_text"], tuple(training["mids"]),
-                              tuple(model.classes), tuple(training["descriptions"]),
-                              np.asarray(model.class_embeddings, dtype=np.float32),
-                              np.asarray(training["covered"], dtype=bool))
+    classes = tuple(AudioSetClass(index, mid, name, description) for index, (mid, name, description)
+                    in enumerate(zip(training["mids"], model.classes, training["descriptions"])))
+    return AudioSetEmbeddings(model.recipe, np.asarray(model.class_embeddings, dtype=np.float32),
+                              np.asarray(training["covered"], dtype=bool), None, classes,
+                              model.semantic["sentence_text"])
 
 
 def _acoustic_sha256(features):
@@ -196,9 +212,10 @@ def pool_scores(features, pooling=DEFAULTS["pooling"], *, classifier=None):
     if pooling == "embedding":
         if classifier is None:
             raise ValueError("pooling='embedding' needs classifier=(W, b) (YAMNet.classifier_weights())")
+        from scipy.special import expit  # not at import: `refzsl classify` start-up
         weights, bias = classifier
         logits = np.asarray(features.clip_embeddings, dtype=np.float64) @ weights + bias
-        return 1.0 / (1.0 + np.exp(-logits))
+        return expit(logits)
     if features.segment_scores is None:
         raise ValueError(f"{features!r} carries no YAMNet class scores (segment_scores is None); "
                          "ConSE needs features extracted with embedder='yamnet'")
@@ -401,6 +418,21 @@ class PrototypeBilinear:
         return np.asarray(self.estimator_.decision_function(embeddings, label_embeddings), dtype=np.float64)
 
 
+# Version of the prototype-bilinear cache entries: 2 holds the whole fitted state (normalize_ included).
+_CACHE_VERSION = 2
+
+
+def _cached_arrays(kind, key_data, build):
+    """Arrays ``build()`` returns, kept under ``cache_dir()/openvocab`` by content (atomic write)."""
+    path = config.cache_dir() / "openvocab" / f"{kind}_{content_key(key_data)}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    arrays = build()
+    atomic_write(path, lambda stream: np.savez(stream, **arrays))
+    return arrays
+
+
 # ----------------------------------------------------------------------------------------------
 # Scorers (the method seam of refzsl.classify)
 # ----------------------------------------------------------------------------------------------
@@ -418,7 +450,7 @@ class ConSEScorer:
     shipped : bool
         Take the AudioSet-side table from the shipped model (:func:`load_shipped_model`, checked against
         YAMNet and the vectors) when ``recipe`` and ``sentence_text`` are its settings; else (or without
-        a shipped model) build it from the data root (:func:`audioset_vocabulary`, cached by content).
+        a shipped model) build it from the data root (:func:`yamnet_vocabulary`, cached by content).
     root : str or Path, optional
         Data root.
     """
@@ -437,14 +469,14 @@ class ConSEScorer:
         self._classifier = None
 
     def vocabulary(self, *, acoustic_sha256=None):
-        """The :class:`AudioSetVocabulary` (shipped, or built / read from the cache, on first use)."""
+        """The YAMNet-class table (shipped, or built / read from the cache, on first use)."""
         if self._vocabulary is None:
             settings = shipped_settings()
             model = None
             if self.shipped and (self.recipe, self.sentence_text) == (settings["recipe"], settings["sentence_text"]):
                 model = load_shipped_model(acoustic_sha256=acoustic_sha256, root=self.root)
             self._vocabulary = (_shipped_vocabulary(model) if model is not None else
-                                audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root))
+                                yamnet_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root))
         return self._vocabulary
 
     def class_scores(self, features):
@@ -533,25 +565,21 @@ class PrototypeBilinearScorer:
 
     def _train(self, params):
         from .bilinear import BilinearZSL
-        vocabulary = audioset_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
+        vocabulary = yamnet_vocabulary(self.recipe, sentence_text=self.sentence_text, root=self.root)
         keep = vocabulary.covered
-        key = {"version": _TABLE_VERSION, "model": file_fingerprint(config.asset_path("yamnet", root=self.root)),
+        key = {"version": _CACHE_VERSION, "model": file_fingerprint(config.asset_path("yamnet", root=self.root)),
                "params": params, "phi": hashlib.sha256(np.ascontiguousarray(vocabulary.embeddings)).hexdigest()}
 
         def build():
             from ..acoustic.embedders import YAMNet
             weights, _ = YAMNet(root=self.root).classifier_weights()
             fitted = PrototypeBilinear(**params).fit(weights.T[keep], vocabulary.embeddings[keep])
-            return {name: np.asarray(value) for name, value in vars(fitted.estimator_).items()
-                    if name.endswith("_") and not isinstance(value, str)}
+            # Every attribute as an array (a str or an int as a 0-d one): an .npz without pickle.
+            return {name: np.asarray(value) for name, value in fitted.estimator_.get_fitted_state().items()}
 
-        state = _cached_table("prototype_bilinear", key, build)
-        estimator = BilinearZSL(learning_rate=self.learning_rate, n_epochs=self.n_epochs,
-                                random_state=self.random_state)
-        for name, value in state.items():
-            setattr(estimator, name, value if value.ndim else value.item())
-        estimator.normalize_ = estimator.normalize  # the one str fitted attribute: kept out of the array cache
-        return estimator
+        state = _cached_arrays("prototype_bilinear", key, build)
+        return BilinearZSL.from_state(params, {name: value.item() if value.ndim == 0 else value
+                                               for name, value in state.items()})
 
     def score(self, features, labels):
         """θ(x)ᵀ W φ(label) [n_clips, n_labels] from the clip embeddings."""

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .._util.files import atomic_write
+from .._util.files import atomic_write, json_array, read_json_array
 from ..exceptions import ModelMismatchError
 from ..semantic.recipes import cached_word_vectors
+from .attention import TemporalAttentionZSL
 from .bilinear import BilinearZSL
 
 MODEL_FORMAT = "refzsl-bilinear-classifier"
@@ -51,13 +52,7 @@ def _json_value(value):
     return value
 
 
-def _decode_metadata(array):
-    """The metadata dict of a model file: UTF-8 JSON bytes (format 2) or a NumPy unicode string (format 1)."""
-    text = array.tobytes().decode("utf-8") if array.dtype == np.uint8 else str(array)
-    return json.loads(text)
-
-
-def _versions(packages=("gensim", "ai_edge_litert")):
+def package_versions(packages=("gensim", "ai_edge_litert")):
     """refzsl, NumPy and Python versions, and those of the installed ``packages`` (absent ones left out)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -70,14 +65,27 @@ def _versions(packages=("gensim", "ai_edge_litert")):
     return versions
 
 
+#: Estimators a model file may hold, by class name. The file records ``module.ClassName``; only the
+#: name counts, so files that recorded the old flat path (``refzsl.model.BilinearZSL``) still load.
+ESTIMATORS = {estimator.__name__: estimator for estimator in (BilinearZSL, TemporalAttentionZSL)}
+
+
+def _estimator_class(recorded):
+    name = str(recorded).rpartition(".")[2]
+    if name not in ESTIMATORS:
+        raise ModelMismatchError(f"The model file holds a {recorded!r}; this refzsl reads {sorted(ESTIMATORS)}")
+    return ESTIMATORS[name]
+
+
 @dataclass
 class ClassifierModel:
     """A trained bilinear zero-shot classifier, with everything needed to use it safely.
 
     Attributes
     ----------
-    estimator : refzsl.model.BilinearZSL
-        Fitted; its ``W_`` is ``[embedding_dim, semantic_dim]``.
+    estimator : refzsl.models.bilinear.BilinearZSL or refzsl.models.attention.TemporalAttentionZSL
+        Fitted (a BilinearZSL's ``W_`` is ``[embedding_dim, semantic_dim]``); saved and loaded through
+        its ``get_params``, ``get_fitted_state`` and ``from_state``.
     acoustic : dict
         ``name`` (e.g. ``"yamnet"``), ``sha256`` of the model file, ``embedding_dim``,
         ``front_end`` (:meth:`FrontEndParams.as_dict`), ``clip_pooling`` (``"mean"``).
@@ -106,7 +114,7 @@ class ClassifierModel:
     classes: list
     class_embeddings: np.ndarray
     training: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=_versions)
+    versions: dict = field(default_factory=package_versions)
 
     @property
     def recipe(self):
@@ -130,9 +138,7 @@ class ClassifierModel:
         estimator = self.estimator
         params = {name: _json_value(value) for name, value in estimator.get_params().items()}
         arrays, fitted, dtypes = {}, {}, {}
-        for name, value in vars(estimator).items():
-            if not name.endswith("_") or name.startswith("_"):
-                continue
+        for name, value in estimator.get_fitted_state().items():
             if isinstance(value, np.ndarray):
                 if value.dtype == object:
                     raise TypeError(f"Fitted attribute {name} is an object array; cannot be saved without pickle")
@@ -157,10 +163,8 @@ class ClassifierModel:
             "training": self.training,
             "versions": self.versions,
         }
-        # UTF-8 bytes: a NumPy unicode string would take 4 bytes a character.
-        encoded = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
         return atomic_write(path, lambda stream: np.savez_compressed(
-            stream, metadata=encoded, class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32),
+            stream, metadata=json_array(metadata), class_embeddings=np.asarray(self.class_embeddings, dtype=np.float32),
             **arrays))
 
     @classmethod
@@ -180,7 +184,7 @@ class ClassifierModel:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 contents = {name: archive[name] for name in archive.files}
-            metadata = _decode_metadata(contents.pop("metadata"))
+            metadata = read_json_array(contents.pop("metadata"))
         except (ValueError, KeyError, OSError, json.JSONDecodeError) as error:
             raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model: {error}") from error
         if metadata.get("format") != MODEL_FORMAT:
@@ -191,14 +195,16 @@ class ClassifierModel:
                 f"{str(path)!r} has format version {metadata['format_version']}; this refzsl "
                 f"({__version__}) reads up to {MODEL_FORMAT_VERSION}: upgrade refzsl")
         spec = metadata["estimator"]
-        estimator = BilinearZSL(**spec["params"])
-        for name, value in spec["fitted"].items():
-            setattr(estimator, name, value)
+        state = dict(spec["fitted"])
         dtypes = spec.get("dtypes", {})  # format version 1 stored arrays in their own dtype
         for key in [key for key in contents if key.startswith("estimator.")]:
             name = key[len("estimator."):]
             value = contents.pop(key)
-            setattr(estimator, name, value.astype(dtypes[name]) if name in dtypes else value)
+            state[name] = value.astype(dtypes[name]) if name in dtypes else value
+        try:
+            estimator = _estimator_class(spec["class"]).from_state(spec["params"], state)
+        except (TypeError, ValueError) as error:
+            raise ModelMismatchError(f"{str(path)!r}: cannot rebuild its estimator: {error}") from error
         return cls(estimator=estimator, acoustic=metadata["acoustic"], semantic=metadata["semantic"],
                    classes=list(metadata["classes"]), class_embeddings=contents["class_embeddings"],
                    training=metadata.get("training", {}), versions=metadata.get("versions", {}))
@@ -302,13 +308,13 @@ def _word_vector_embeddings(labels, recipe, options, *, root=None):
                       dtype=np.float32)
 
 
-def _acoustic_identity(name, sha256, embedding_dim, params):
+def acoustic_identity(name, sha256, embedding_dim, params):
     """The ``acoustic`` record of a model file (see :class:`ClassifierModel`)."""
     return {"name": name, "sha256": sha256, "embedding_dim": int(embedding_dim),
             "front_end": params.as_dict(), "clip_pooling": "mean"}
 
 
-def _vector_identity(recipe, *, root=None):
+def vector_identity(recipe, *, root=None):
     """Name, size, vocabulary size and dimension of the word-vector files a recipe reads."""
     from .. import config
     sources = []

@@ -12,7 +12,6 @@
 """
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,13 @@ import numpy as np
 
 from .. import config
 from . import recipes as semantic
+from .._util.cache import content_key
 from .._util.files import atomic_write
 
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
-    "esc50_descriptions", "AudioSetEmbeddings", "audioset_embeddings",
+    "esc50_descriptions", "CLASS_SETS", "SENTENCE_TEXTS", "AudioSetEmbeddings", "yamnet_classes",
+    "audioset_embeddings", "label_embeddings",
 ]
 
 # ESC-50 class (target order, underscores as spaces) -> AudioSet ontology class name (all 50 distinct).
@@ -209,20 +210,39 @@ def esc50_descriptions(class_names=None, *, root=None):
     return [cls.description for cls in esc50_audioset_classes(class_names, root=root)]
 
 
+#: Which AudioSet classes a table holds: ``"labels"``, the 527 labels of ``class_labels_indices.csv``
+#: (P2's AudioSet tables); ``"yamnet"``, YAMNet's 521 score columns (the open-vocabulary methods).
+CLASS_SETS = ("labels", "yamnet")
+
+#: What a BSE part embeds: the class's display name or its ontology description.
+SENTENCE_TEXTS = ("name", "description")
+
+#: Recipe and BSE text of the open-vocabulary default (chosen in :mod:`refzsl.models.conse`).
+DEFAULT_RECIPE = "WLE+BSE"
+DEFAULT_SENTENCE_TEXT = "name"
+
+# Version of the part tables' cache entries: bump it when what a part table holds changes.
+_TABLE_VERSION = 2
+
+
 @dataclass(frozen=True)
 class AudioSetEmbeddings:
-    """φ(y) of the 527 AudioSet labels for one recipe.
+    """φ(y) of a set of AudioSet classes for one recipe.
 
     Attributes
     ----------
     recipe : str
-    embeddings : np.ndarray [shape=(527, d), dtype=float32]
+    embeddings : np.ndarray [shape=(n_classes, d), dtype=float32]
         Rows with no known word in some part are zero there.
-    covered : np.ndarray [shape=(527,), dtype=bool]
-        True where every word-vector part found at least one word.
-    n_missing_words : np.ndarray [shape=(527,), dtype=int64]
-        Out-of-vocabulary words skipped per label, summed over the parts.
+    covered : np.ndarray [shape=(n_classes,), dtype=bool]
+        True where every word-vector part found at least one word; ConSE only combines covered classes.
+    n_missing_words : np.ndarray [shape=(n_classes,), dtype=int64] or None
+        Out-of-vocabulary words skipped per class, summed over the parts (None for a table read
+        back from a model file, which does not store them).
     classes : tuple[AudioSetClass]
+        ``index`` is the label index (``classes="labels"``) or YAMNet's score column (``"yamnet"``).
+    sentence_text : str in SENTENCE_TEXTS
+        What the BSE part embedded.
     """
 
     recipe: str
@@ -230,166 +250,166 @@ class AudioSetEmbeddings:
     covered: np.ndarray
     n_missing_words: np.ndarray
     classes: tuple
+    sentence_text: str = "description"
+
+    @property
+    def mids(self):
+        """AudioSet MIDs, one per row."""
+        return tuple(cls.mid for cls in self.classes)
+
+    @property
+    def names(self):
+        """Display names, one per row."""
+        return tuple(cls.name for cls in self.classes)
+
+    @property
+    def descriptions(self):
+        """Ontology descriptions, one per row."""
+        return tuple(cls.description for cls in self.classes)
 
 
-def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, sentence_model, cache):
-    """(matrix float32 [n, d], n_known int64 [n], n_missing int64 [n]) of one part, cached."""
-    source, field = semantic.PARTS[part]
-    texts = [cls.name if field == "label" else cls.description for cls in classes]
-    vectors_path = None
-    if source != "sentence":
-        vectors_path = Path(vectors[source]) if vectors and source in vectors else config.asset_path(source, root=root)
+def yamnet_classes(*, root=None):
+    """YAMNet's 521 classes (``yamnet_class_map.csv``) joined by MID with the AudioSet ontology.
+
+    Returns
+    -------
+    tuple[AudioSetClass]
+        ``index`` = YAMNet score column.
+
+    Raises
+    ------
+    MissingAssetError
+        If the class map or ``audioset/ontology.json`` is absent.
+    ValueError
+        If a YAMNet class is not in the ontology.
+    """
+    from ..acoustic.embedders import read_class_map
+    rows = read_class_map(root=root)
+    with open(config.asset_path("audioset_ontology", root=root), encoding="utf8") as handle:
+        by_mid = {entry["id"]: entry for entry in json.load(handle)}
+    missing = [mid for mid, _ in rows if mid not in by_mid]
+    if missing:
+        raise ValueError(f"{len(missing)} YAMNet classes are not in the AudioSet ontology: {missing[:5]}")
+    return tuple(AudioSetClass(index, mid, name, by_mid[mid]["description"].strip())
+                 for index, (mid, name) in enumerate(rows))
+
+
+def _part_embeddings(part, texts, *, root=None, vectors_path=None, fallback=None, remove_stopwords=True,
+                     unit_words=False, sentence_model=None, compact_cache=True):
+    """φ of one recipe part for ``texts``: (float64 [n, d], n_known int64 [n], unknown words list[list[str]]).
+
+    Word-vector parts read the data root's vectors (or ``vectors_path``) through the compact cache
+    (no gensim import, ~1-4 s, per run); a sentence part knows every word.
+    """
+    source = semantic.PARTS[part][0]
+    if source == "sentence":
+        return (np.asarray(semantic.encode_sentences(list(texts), model=sentence_model), dtype=np.float64),
+                np.ones(len(texts), dtype=np.int64), [[] for _ in texts])
+    from .vectors import load_word_vectors
+    keyed_vectors = load_word_vectors(source if vectors_path is None else vectors_path, root=root,
+                                      compact_cache=compact_cache)
+    tokens = [semantic.tokenize(text, remove_stopwords=remove_stopwords) for text in texts]
+    return semantic.average_words(tokens, keyed_vectors, fallback=fallback, unit_words=unit_words)
+
+
+def _part_table(part, texts, *, root, vectors_path, remove_stopwords, unit_words, sentence_model, cache):
+    """(matrix float32 [n, d], n_known int64 [n], n_missing int64 [n]) of one part, cached by content."""
+    options = dict(remove_stopwords=remove_stopwords, unit_words=unit_words)
     path = None
     if cache:
-        source_key = semantic.source_fingerprint(part, vectors=vectors_path, sentence_model=sentence_model)
-        key = hashlib.sha256(json.dumps({
-            "version": 1, "part": part, "texts": texts, "source": source_key,
-            "remove_stopwords": remove_stopwords, "unit_words": unit_words,
-        }).encode()).hexdigest()[:24]
+        key = content_key({"version": _TABLE_VERSION, "part": part, "texts": list(texts), **options,
+                           "source": semantic.source_fingerprint(part, root=root, vectors=vectors_path,
+                                                                 sentence_model=sentence_model)})
         path = config.cache_dir() / "semantic" / f"audioset_{part}_{key}.npz"
         if path.exists():
-            with np.load(path) as stored:
+            with np.load(path, allow_pickle=False) as stored:
                 return stored["matrix"], stored["n_known"], stored["n_missing"]
-
-    if source == "sentence":
-        matrix = semantic.encode_sentences(texts, model=sentence_model)
-        n_known = np.ones(len(texts), dtype=np.int64)
-        n_missing = np.zeros(len(texts), dtype=np.int64)
-    else:
-        from .vectors import load_word_vectors
-        keyed_vectors = load_word_vectors(vectors_path)
-        token_lists = [semantic.tokenize(text, remove_stopwords=remove_stopwords) for text in texts]
-        means, n_known, missing = semantic.average_words(token_lists, keyed_vectors, unit_words=unit_words)
-        matrix = means.astype(np.float32)
-        n_missing = np.array([len(words) for words in missing], dtype=np.int64)
+    means, n_known, missing = _part_embeddings(part, texts, root=root, vectors_path=vectors_path,
+                                               sentence_model=sentence_model, compact_cache=cache, **options)
+    matrix = means.astype(np.float32)
+    n_missing = np.array([len(words) for words in missing], dtype=np.int64)
     if cache:  # atomic: several processes may build the same table at once
         atomic_write(path, lambda stream: np.savez(stream, matrix=matrix, n_known=n_known, n_missing=n_missing))
     return matrix, n_known, n_missing
 
 
-def audioset_embeddings(recipe="WLE", *, root=None, vectors=None, normalize_parts=True, remove_stopwords=True,
-                        unit_words=False, sentence_model=None, cache=True):
-    """φ(y) of all 527 AudioSet labels for a recipe (labels from their names, sentences from descriptions).
+def audioset_embeddings(recipe="WLE", *, classes="labels", sentence_text="description", root=None, vectors=None,
+                        normalize_parts=True, remove_stopwords=True, unit_words=False, sentence_model=None,
+                        cache=True):
+    """φ(y) of AudioSet classes for a recipe: the one AudioSet label-embedding table.
 
-    Out-of-vocabulary words are skipped (the authors' AudioSet WLE skip them
-    too: e.g. "bovinae", "campanology"); labels with no known word in some part
-    are reported by ``covered`` rather than raising, since the shared vector
-    subsets miss ~100 AudioSet label words ("meow", "sitar", ...).
+    Label parts (WLE, GLE) embed each class's display name, WSE/GSE its ontology description,
+    and BSE what ``sentence_text`` says. Out-of-vocabulary words are skipped (the authors'
+    AudioSet WLE skip them too: e.g. "bovinae", "campanology"); classes with no known word in
+    some part are reported by ``covered`` rather than raising, since the shared vector subsets
+    miss ~100 AudioSet label words ("meow", "sitar", ...).
 
     Parameters
     ----------
     recipe : str
-        A key of :data:`refzsl.semantic.RECIPES`.
+        A key of :data:`refzsl.semantic.recipes.RECIPES`.
+    classes : str in CLASS_SETS
+        ``"labels"``: the 527 labels (:func:`audioset_classes`); ``"yamnet"``: YAMNet's 521 classes
+        (:func:`yamnet_classes`), the ConSE / prototype-bilinear side.
+    sentence_text : str in SENTENCE_TEXTS
+        What BSE embeds: the ontology description (P2) or the display name (the open-vocabulary
+        default :data:`DEFAULT_SENTENCE_TEXT`).
     root : str or Path, optional
-        Data root (``audioset/`` and ``vectors/``).
+        Data root (``audioset/``, ``vectors/``, YAMNet's class map).
     vectors : dict {"word2vec"|"glove": str or Path}, optional
         Vector files to use instead of the data root's (e.g. the full GoogleNews file).
-    normalize_parts, remove_stopwords, unit_words, sentence_model
-        As in :func:`refzsl.semantic.class_embeddings`.
+    normalize_parts : bool
+        L2-normalise each part's rows: for ``"labels"`` when the recipe has several parts, as
+        :func:`refzsl.semantic.recipes.class_embeddings` does; for ``"yamnet"`` always (ConSE weights
+        rows by probability, and a row's length would weigh in too).
+    remove_stopwords, unit_words, sentence_model
+        As in :func:`refzsl.semantic.recipes.class_embeddings`.
     cache : bool
-        Read/write each part's table under ``config.cache_dir()/semantic``, keyed
-        by the texts, a fingerprint of the vector file or model, and the options.
+        Read/write each part's table under ``config.cache_dir()/semantic``, keyed by the texts, a
+        fingerprint of the vector file or model, and the options (:func:`refzsl._util.cache.content_key`).
 
     Returns
     -------
     AudioSetEmbeddings
+
+    Raises
+    ------
+    ValueError
+        Unknown recipe, ``classes`` or ``sentence_text``.
+    MissingAssetError
+        Labels, ontology, class map or word vectors absent.
     """
     parts = semantic.get_recipe(recipe)
-    classes = audioset_classes(root=root)
-    blocks, covered = [], np.ones(len(classes), dtype=bool)
-    n_missing = np.zeros(len(classes), dtype=np.int64)
+    if classes not in CLASS_SETS:
+        raise ValueError(f"classes must be one of {CLASS_SETS}, got {classes!r}")
+    if sentence_text not in SENTENCE_TEXTS:
+        raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
+    members = audioset_classes(root=root) if classes == "labels" else yamnet_classes(root=root)
+    blocks, covered = [], np.ones(len(members), dtype=bool)
+    n_missing = np.zeros(len(members), dtype=np.int64)
     for part in parts:
-        matrix, n_known, missing = _part_table(part, classes, root=root, vectors=vectors,
-                                               remove_stopwords=remove_stopwords,
-                                               unit_words=unit_words, sentence_model=sentence_model,
-                                               cache=cache)
+        source, field = semantic.PARTS[part]
+        if source == "sentence":
+            field = "label" if sentence_text == "name" else "description"
+        texts = [cls.name if field == "label" else cls.description for cls in members]
+        vectors_path = None
+        if source != "sentence" and vectors and source in vectors:
+            vectors_path = Path(vectors[source])
+        matrix, n_known, missing = _part_table(part, texts, root=root, vectors_path=vectors_path,
+                                               remove_stopwords=remove_stopwords, unit_words=unit_words,
+                                               sentence_model=sentence_model, cache=cache)
         blocks.append(matrix)
         covered &= n_known > 0
         n_missing += missing
-    embeddings = semantic._concatenate_parts(blocks, normalize_parts=normalize_parts)
-    return AudioSetEmbeddings("+".join(parts), embeddings, covered, n_missing, classes)
+    if normalize_parts and classes == "yamnet":
+        blocks = [semantic.l2_normalise_rows(block) for block in blocks]
+        embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
+    else:
+        embeddings = semantic._concatenate_parts(blocks, normalize_parts=normalize_parts)
+    return AudioSetEmbeddings("+".join(parts), embeddings, covered, n_missing, members, sentence_text)
 
 
-# -- YAMNet's AudioSet classes as a semantic table (the open-vocabulary side) --------------------------
-
-#: What a BSE part embeds on the AudioSet side: the display name or the ontology description.
-SENTENCE_TEXTS = ("name", "description")
-
-#: What :func:`label_embeddings` does with label words a word-vector part lacks.
-OOV_POLICIES = ("skip", "error")
-
-#: Recipe and BSE text of the open-vocabulary default (chosen in :mod:`refzsl.models.conse`).
-DEFAULT_RECIPE = "WLE+BSE"
-DEFAULT_SENTENCE_TEXT = "name"
-
-_TABLE_VERSION = 1
-
-
-def _cached_table(kind, key_data, build):
-    """A float32 matrix built once and kept under ``cache_dir()/openvocab`` (atomic write)."""
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
-    path = config.cache_dir() / "openvocab" / f"{kind}_{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    arrays = build()
-    atomic_write(path, lambda stream: np.savez(stream, **arrays))
-    return arrays
-
-
-def _part_embeddings(part, texts, *, root, fallback=None):
-    """φ of one recipe part for texts: (float64 [n, d], known bool [n], unknown words list[list[str]])."""
-    if semantic.PARTS[part][0] == "sentence":
-        return (np.asarray(semantic.encode_sentences(list(texts)), dtype=np.float64), np.ones(len(texts), bool),
-                [[] for _ in texts])
-    # A content-keyed .npz of the vectors: no gensim import (~1-4 s) per run.
-    source = semantic.PARTS[part][0]
-    keyed_vectors = semantic.cached_word_vectors(part, root=root)[source]
-    tokens = [semantic.tokenize(text) for text in texts]
-    means, n_known, unknown = semantic.average_words(tokens, keyed_vectors, fallback=fallback)
-    return np.asarray(means, dtype=np.float64), np.asarray(n_known) > 0, unknown
-
-
-@dataclass(frozen=True)
-class AudioSetVocabulary:
-    """YAMNet's 521 AudioSet classes with their semantic embeddings for one recipe.
-
-    Attributes
-    ----------
-    recipe : str
-    sentence_text : str in SENTENCE_TEXTS
-    mids, names, descriptions : tuple[str] [521]
-        AudioSet MID, display name and ontology description, index = YAMNet score column.
-    embeddings : np.ndarray [shape=(521, d), dtype=float32]
-        φ(k), each part L2-normalised before concatenation; rows are zero in a part
-        that found no known word.
-    covered : np.ndarray [shape=(521,), dtype=bool]
-        True where every part embedded at least one word; ConSE only combines covered classes.
-    """
-
-    recipe: str
-    sentence_text: str
-    mids: tuple
-    names: tuple
-    descriptions: tuple
-    embeddings: np.ndarray
-    covered: np.ndarray
-
-
-def _yamnet_classes(root):
-    """(mids, names, descriptions) of YAMNet's 521 classes, joined by MID with the ontology."""
-    import csv
-    with open(config.asset_path("yamnet_class_map", root=root), newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if [int(row["index"]) for row in rows] != list(range(len(rows))):
-        raise ValueError("yamnet_class_map.csv must list indices 0..n-1 in order")
-    by_mid = {cls.mid: cls for cls in load_ontology(root=root).values()}
-    missing = [row["mid"] for row in rows if row["mid"] not in by_mid]
-    if missing:
-        raise ValueError(f"{len(missing)} YAMNet classes are not in the AudioSet ontology: {missing[:5]}")
-    return (tuple(row["mid"] for row in rows), tuple(row["display_name"] for row in rows),
-            tuple(by_mid[row["mid"]].description for row in rows))
-
+# -- free-text labels in the space of the YAMNet-class table (the open-vocabulary side) -------------
 
 _MEMO = {}
 
@@ -403,74 +423,18 @@ def _memoised(key, build):
     return _MEMO[key]
 
 
-def audioset_vocabulary(recipe=DEFAULT_RECIPE, *, sentence_text=DEFAULT_SENTENCE_TEXT, root=None):
-    """The semantic table of YAMNet's 521 classes for a recipe (cached by content).
-
-    Parameters
-    ----------
-    recipe : str
-        A key of :data:`refzsl.semantic.RECIPES` ("WLE", "WLE+GLE", "BSE", "WLE+BSE", ...).
-    sentence_text : str in SENTENCE_TEXTS
-        What BSE embeds for each class: its display name or its ontology description.
-    root : str or Path, optional
-        Data root (YAMNet class map, ontology, word vectors).
-
-    Returns
-    -------
-    AudioSetVocabulary
-
-    Raises
-    ------
-    ValueError
-        Unknown recipe or ``sentence_text``.
-    MissingAssetError
-        Class map, ontology or word vectors absent.
-    """
-    return _memoised(("vocabulary", recipe, sentence_text, str(root)),
-                     lambda: _build_vocabulary(recipe, sentence_text, root))
-
-
-def _build_vocabulary(recipe, sentence_text, root):
-    parts = semantic.get_recipe(recipe)
-    if sentence_text not in SENTENCE_TEXTS:
-        raise ValueError(f"sentence_text must be one of {SENTENCE_TEXTS}, got {sentence_text!r}")
-    mids, names, descriptions = _yamnet_classes(root)
-
-    def texts_of(part):
-        field = semantic.PARTS[part][1]
-        if part == "BSE":
-            field = "label" if sentence_text == "name" else "description"
-        return names if field == "label" else descriptions
-
-    blocks, covered = [], np.ones(len(names), dtype=bool)
-    for part in parts:
-        texts = texts_of(part)
-        key = {"version": _TABLE_VERSION, "part": part, "texts": list(texts),
-               "source": semantic.source_fingerprint(part, root=root)}
-
-        def build(part=part, texts=texts):
-            matrix, known, _ = _part_embeddings(part, texts, root=root)
-            return {"matrix": matrix.astype(np.float32), "known": known}
-
-        table = _cached_table("audioset", key, build)
-        blocks.append(semantic.l2_normalise_rows(table["matrix"]))
-        covered &= table["known"].astype(bool)
-    embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
-    return AudioSetVocabulary("+".join(parts), sentence_text, mids, names, descriptions, embeddings, covered)
-
-
 def label_embeddings(labels, recipe=DEFAULT_RECIPE, *, root=None, fallback=None, oov="skip"):
-    """φ of free-text labels in the space of :func:`audioset_vocabulary` (every part embeds the label).
+    """φ of free-text labels in the space of ``audioset_embeddings(classes="yamnet")`` (every part embeds the label).
 
     Parameters
     ----------
     labels : sequence of str [n]
     recipe : str
-        As for :func:`audioset_vocabulary`.
+        As for :func:`audioset_embeddings`.
     root : str or Path, optional
     fallback : mapping str -> str or sequence of str, optional
         Replacements for unknown words (e.g. :data:`refzsl.semantic.ESC50_WORD_FALLBACK`).
-    oov : str in OOV_POLICIES
+    oov : str in refzsl.semantic.recipes.OOV_POLICIES
         Words missing from a word-vector part: ``"skip"`` (default) averages the known words
         and warns; a label with no known word gets a zero part there and is then scored by its
         other parts (a sentence part knows every word). ``"error"``: raise.
@@ -486,8 +450,8 @@ def label_embeddings(labels, recipe=DEFAULT_RECIPE, *, root=None, fallback=None,
         Under ``oov="error"`` for any unknown word, or when some label has no known word in
         any part (``.missing`` label -> words, ``.suggestions`` word -> close known words).
     """
-    if oov not in OOV_POLICIES:
-        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
+    if oov not in semantic.OOV_POLICIES:
+        raise ValueError(f"oov must be one of {semantic.OOV_POLICIES}, got {oov!r}")
     labels = tuple(labels)
     fallback_key = None if fallback is None else tuple(sorted((k, tuple(v) if not isinstance(v, str) else v)
                                                              for k, v in dict(fallback).items()))
@@ -497,28 +461,23 @@ def label_embeddings(labels, recipe=DEFAULT_RECIPE, *, root=None, fallback=None,
 
 def _build_label_embeddings(labels, recipe, root, fallback, oov):
     import warnings
-    from ..exceptions import OutOfVocabularyError
     blocks, any_known, missing = [], np.zeros(len(labels), dtype=bool), {}
     for part in semantic.get_recipe(recipe):
-        matrix, known, unknown = _part_embeddings(part, labels, root=root, fallback=fallback)
+        matrix, n_known, unknown = _part_embeddings(part, labels, root=root, fallback=fallback)
         blocks.append(semantic.l2_normalise_rows(matrix))
-        any_known |= known
+        any_known |= n_known > 0
         for label, words in zip(labels, unknown):
             if words:
                 missing.setdefault(label, []).extend(w for w in words if w not in missing.get(label, []))
     if missing and (oov == "error" or not any_known.all()):
         shown = missing if oov == "error" else {label: missing[label] for label, ok in zip(labels, any_known)
                                                  if not ok}
-        words = sorted({word for ws in shown.values() for word in ws})
-        suggestions = {}
-        for source, vectors in sorted(semantic.cached_word_vectors(recipe, root=root).items()):
-            for word, close in semantic.suggest_words(words, vectors).items():
-                suggestions.setdefault(word, close)
-        raise OutOfVocabularyError(
-            f"Recipe {recipe}: unknown words in {len(shown)} labels: " + "; ".join(
-                f"{label!r}: " + ", ".join(f"{w} (close: {', '.join(suggestions.get(w, [])) or 'none'})"
-                                           for w in ws) for label, ws in shown.items()),
-            missing=shown, suggestions=suggestions)
+        words = {word for label_words in shown.values() for word in label_words}
+        parts = [(vectors, {word for word in words if word not in vectors.key_to_index})
+                 for _, vectors in sorted(semantic.cached_word_vectors(recipe, root=root).items())]
+        raise semantic.out_of_vocabulary_error(
+            recipe, shown, parts, texts="labels",
+            reason="unknown words in" if oov == "error" else "no known word in any part of")
     if missing:
         warnings.warn(f"Recipe {recipe}: skipped unknown words {missing} (the other parts still embed them)",
                       RuntimeWarning, stacklevel=5)  # the caller of label_embeddings (via the memo)

@@ -28,7 +28,6 @@ sentence-transformers model folder can be passed as ``sentence_model``.
 """
 
 import difflib
-import hashlib
 import os
 import re
 import threading
@@ -38,14 +37,13 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .._util.files import atomic_write
 from ..exceptions import MissingAssetError, MissingDependencyError, OutOfVocabularyError
-from .vectors import WordVectors, load_word_vectors
+from .vectors import load_word_vectors
 
 __all__ = [
     "STOPWORDS", "PARTS", "RECIPES", "OOV_POLICIES", "ESC50_WORD_FALLBACK",
     "tokenize", "get_recipe", "resolve_fallback", "class_embeddings", "average_words", "l2_normalise_rows",
-    "suggest_words",
+    "suggest_words", "out_of_vocabulary_error",
     "encode_sentences", "default_sentence_model", "check_sentence_encoder", "SENTENCE_EXTRA_HINT",
     "source_fingerprint", "cached_word_vectors",
 ]
@@ -290,6 +288,40 @@ def average_words(token_lists, keyed_vectors, *, fallback=None, unit_words=False
     return means, n_known, missing
 
 
+def out_of_vocabulary_error(recipe, shown, unknown_by_part, *, reason, texts="texts"):
+    """The one error for unknown words: each text's words, each word with close known words.
+
+    Parameters
+    ----------
+    recipe : str
+    shown : dict str -> list of str
+        The texts to name, each with its unknown words.
+    unknown_by_part : sequence of (keyed_vectors, set of str)
+        Each word-vector part's vectors and the words it lacks; suggestions for a word come from
+        the first part that lacks it (only here: on a full vocabulary they cost seconds).
+    reason : str
+        What is wrong, before the count ("out-of-vocabulary words in", "no known word in").
+    texts : str
+        What the texts are ("texts", "labels").
+
+    Returns
+    -------
+    OutOfVocabularyError
+        With ``.missing`` = ``shown`` and ``.suggestions`` word -> close known words.
+    """
+    suggestions, wanted = {}, {word for words in shown.values() for word in words}
+    for keyed_vectors, unknown in unknown_by_part:
+        suggestions.update(suggest_words(sorted((set(unknown) & wanted) - set(suggestions)), keyed_vectors))
+    lines = [f"  {name!r}: " + ", ".join(
+        f"{word} (close: {', '.join(suggestions.get(word, [])) or 'none'})" for word in words)
+        for name, words in shown.items()]
+    return OutOfVocabularyError(
+        f"Recipe {recipe}: {reason} {len(shown)} {texts}:\n" + "\n".join(lines) +
+        "\nPass fallback={word: replacement} (e.g. semantic.ESC50_WORD_FALLBACK), oov='skip' to average the "
+        "known words, or fuller word vectors (vectors=...).",
+        missing=shown, suggestions=suggestions)
+
+
 def suggest_words(words, keyed_vectors, *, n=3):
     """Close vocabulary words for each unknown word (case variants first, then difflib).
 
@@ -440,20 +472,8 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
 
     if missing and (oov == "error" or empty):
         shown = {name: missing[name] for name in (empty if oov == "skip" else missing)}
-        # Suggestions only on this path: on a full vocabulary they cost seconds, wasted under oov="skip".
-        suggestions, wanted = {}, {word for words in shown.values() for word in words}
-        for keyed_vectors, unknown in unknown_by_part:
-            suggestions.update(suggest_words(sorted((unknown & wanted) - set(suggestions)), keyed_vectors))
-        lines = [f"  {name!r}: " + ", ".join(
-            f"{word} (close: {', '.join(suggestions[word]) or 'none'})" for word in words)
-            for name, words in shown.items()]
-        reason = ("no known word in " if oov == "skip" else "out-of-vocabulary words in ") + \
-            f"{len(shown)} texts"
-        raise OutOfVocabularyError(
-            f"Recipe {recipe}: {reason}:\n" + "\n".join(lines) +
-            "\nPass fallback={word: replacement} (e.g. semantic.ESC50_WORD_FALLBACK), oov='skip' to average the "
-            "known words, or fuller word vectors (vectors=...).",
-            missing=shown, suggestions=suggestions)
+        raise out_of_vocabulary_error(recipe, shown, unknown_by_part,
+                                      reason="no known word in" if oov == "skip" else "out-of-vocabulary words in")
     if missing:
         n_words = sum(len(words) for words in missing.values())
         warnings.warn(f"Recipe {recipe}: skipped {n_words} out-of-vocabulary words in {len(missing)} texts "
@@ -479,21 +499,8 @@ def l2_normalise_rows(matrix):
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
-# Vector files up to this size get a compact cache (vocabulary + float32 matrix as .npz): reading the
-# shared GloVe text takes ~1 s, most of a 2 s classification budget. Larger files (the full GoogleNews,
-# 3.6 GB) are better served by gensim's own memory-mapped format.
-_VECTOR_CACHE_MAX_BYTES = 256 * 2 ** 20
-
-
-_VECTORS = {}
-
-
 def cached_word_vectors(recipe, *, root=None):
-    """The word vectors a recipe's parts read, ``{"word2vec"|"glove": vectors}``, via a compact cache.
-
-    Word-vector files up to 256 MiB are read once (by :func:`refzsl.vectors.load_word_vectors`) into an
-    ``.npz`` of vocabulary + float32 matrix, then loaded from it; larger files are loaded directly
-    (gensim's memory-mapped ``.kv`` being the fast format there).
+    """The word vectors a recipe's parts read, ``{"word2vec"|"glove": vectors}``, via the compact cache.
 
     Parameters
     ----------
@@ -504,36 +511,12 @@ def cached_word_vectors(recipe, *, root=None):
 
     Returns
     -------
-    dict[str, refzsl.vectors.WordVectors]
-
-    Notes
-    -----
-    The cache file is keyed by the vector file's resolved path, size and mtime, and written atomically under
-    ``config.cache_dir()/vectors``; it holds exactly the values the file holds, as float32.
+    dict[str, refzsl.semantic.vectors.WordVectors]
+        Read by :func:`refzsl.semantic.vectors.load_word_vectors` with ``compact_cache=True``
+        (memoised there; :func:`~refzsl.semantic.vectors.clear_vector_cache` forgets them).
     """
-    from .. import config
-    chosen = {}
-    for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)):
-        if asset == "sentence":
-            continue
-        path = config.asset_path(asset, root=root).resolve()
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        if key not in _VECTORS:
-            if stat.st_size > _VECTOR_CACHE_MAX_BYTES:
-                _VECTORS[key] = load_word_vectors(path)
-            else:
-                digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
-                cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
-                if not cached.is_file():
-                    loaded = load_word_vectors(path)
-                    atomic_write(cached, lambda stream: np.savez(
-                        stream, words=np.array(loaded.index_to_key),
-                        vectors=np.asarray(loaded.vectors, dtype=np.float32)))
-                with np.load(cached, allow_pickle=False) as archive:
-                    _VECTORS[key] = WordVectors(archive["words"].tolist(), archive["vectors"])
-        chosen[asset] = _VECTORS[key]
-    return chosen
+    return {asset: load_word_vectors(asset, root=root, compact_cache=True)
+            for asset in dict.fromkeys(PARTS[part][0] for part in get_recipe(recipe)) if asset != "sentence"}
 
 
 def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import config
+from .._util.cache import content_key
+from .._util.files import atomic_write
 from ..exceptions import MissingAssetError
 
 __all__ = ["VECTOR_FORMATS", "WordVectors", "detect_format", "load_word_vectors", "iter_word2vec_binary",
@@ -39,8 +41,12 @@ VECTOR_FORMATS = ("auto", "word2vec_binary", "word2vec_text", "glove", "gensim")
 # Asset names accepted in place of a path (see refzsl.config.ASSETS).
 _VECTOR_ASSETS = ("word2vec", "glove")
 
+# The one in-process memo of word vectors (compact-cache reads included): clear_vector_cache() empties it.
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
+
+# Vector files up to this size may go through the compact cache (see load_word_vectors).
+_COMPACT_MAX_BYTES = 256 * 2 ** 20
 
 
 class WordVectors:
@@ -128,7 +134,7 @@ def _resolve(path_or_asset_name, root):
     return path
 
 
-def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
+def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None, compact_cache=False):
     """Load pre-trained word vectors (memoised).
 
     Parameters
@@ -144,6 +150,11 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
     limit : int > 0, optional
         Read only the first ``limit`` words (the most frequent ones in the
         released files). Use it to load the full GoogleNews file in less memory.
+    compact_cache : bool
+        Read files up to 256 MiB through a compact ``.npz`` (vocabulary + float32 matrix) under
+        ``config.cache_dir()/vectors``, written on the first read: the shared GloVe text takes ~1 s
+        to parse, most of a 2 s classification budget. Larger files are read directly (gensim's
+        memory-mapped ``.kv`` is the fast format there). The values are exactly the file's.
 
     Returns
     -------
@@ -168,12 +179,25 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None):
     if fmt == "auto":
         fmt = detect_format(path)
     stat = path.stat()
+    compact = compact_cache and limit is None and stat.st_size <= _COMPACT_MAX_BYTES
     # The file's size and mtime are part of the key so that a rewritten file is re-read.
-    key = (str(path), fmt, limit, stat.st_size, stat.st_mtime_ns)
+    key = (str(path), fmt, limit, stat.st_size, stat.st_mtime_ns, compact)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _read(path, fmt, limit)
+            _CACHE[key] = _read_compact(path, fmt, stat) if compact else _read(path, fmt, limit)
         return _CACHE[key]
+
+
+def _read_compact(path, fmt, stat):
+    """The vectors of ``path`` through their compact ``.npz`` (written atomically on the first read)."""
+    cached = config.cache_dir() / "vectors" / (
+        f"{path.stem}-{content_key([str(path), fmt, stat.st_size, stat.st_mtime_ns])}.npz")
+    if not cached.is_file():
+        loaded = _read(path, fmt, None)
+        atomic_write(cached, lambda stream: np.savez(stream, words=np.array(loaded.index_to_key),
+                                                     vectors=np.asarray(loaded.vectors, dtype=np.float32)))
+    with np.load(cached, allow_pickle=False) as archive:
+        return WordVectors(archive["words"].tolist(), archive["vectors"])
 
 
 def _read(path, fmt, limit):
