@@ -15,12 +15,13 @@ and turns errors into one line on stderr and an exit code:
 ====  ==========================================================
 0     success
 1     any other refzsl error
-2     bad command line or bad labels (argparse usage errors, empty/duplicate labels)
+2     bad command line or bad labels (argparse usage errors, empty/duplicate/punctuation-only labels)
 3     a file, asset or optional dependency is missing (model file, data root, YAMNet, vectors,
       the sentence extra of the default method)
-4     an audio file cannot be used (unreadable, too short, NaN/Inf) — named
+4     an audio file cannot be used (missing, a folder, unreadable, too short, NaN/Inf) — named
 5     labels have words the word vectors do not know — listed, with suggestions
-6     the model file does not fit the acoustic model or word vectors in use
+6     the model file is damaged, or does not fit the acoustic model or word vectors in use
+7     the output (``-o``) is refused: an input, another kind of file (without ``--force``), or unwritable
 ====  ==========================================================
 """
 
@@ -33,13 +34,14 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from ._util.checks import non_negative_float, positive_float, positive_int
+from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
-                         OutOfVocabularyError, RefzslError)
+                         OutOfVocabularyError, OutputError, RefzslError)
 
-__all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "main"]
+__all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "exit_code", "main"]
 
-EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "missing": 3, "audio": 4, "vocabulary": 5, "mismatch": 6}
+EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "missing": 3, "audio": 4, "vocabulary": 5, "mismatch": 6,
+              "output": 7}
 
 
 def build_parser():
@@ -81,6 +83,8 @@ def build_parser():
                         help="CSV of path,label rows (a header row path,label is optional; relative paths "
                              "are relative to the CSV's folder)")
     train.add_argument("--output", "-o", required=True, metavar="PATH", help="model file to write (.npz)")
+    train.add_argument("--force", action="store_true",
+                       help="write -o even over an input or an existing file that is not a model file")
     train.add_argument("--exclude-classes", metavar="LABELS", type=_label_list, default=(),
                        help="comma-separated classes left out of training (e.g. to test on them)")
     train.add_argument("--recipe", choices=LABEL_RECIPES + ("auto",), default="WLE+GLE",
@@ -91,7 +95,7 @@ def build_parser():
     train.add_argument("--learning-rate", type=positive_float, default=0.1, help="SGD step η (default 0.1)")
     train.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
     train.add_argument("--reg-lambda", type=non_negative_float, default=0.0, help="λ of λ‖W‖² (default 0)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
+    train.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample order (default 0)")
     train.add_argument("--data-root", metavar="DIR", help="data root (default: $REFZSL_DATA)")
     train.add_argument("--verbose", "-v", action="store_true", help="progress on stderr")
     return parser
@@ -128,7 +132,8 @@ def _read_csv(path):
 
 
 def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=(), recipe="WLE+GLE",
-              learning_rate=0.1, n_epochs=10, reg_lambda=0.0, select=False, seed=0, root=None, verbose=False):
+              learning_rate=0.1, n_epochs=10, reg_lambda=0.0, select=False, seed=0, root=None, verbose=False,
+              force=False):
     """Fit and save a classifier model; the work of ``refzsl train``.
 
     Parameters
@@ -156,20 +161,33 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
         Data root.
     verbose : bool
         Progress on stderr.
+    force : bool
+        Write ``output`` even over an input or an existing file that is not a model file.
 
     Returns
     -------
     refzsl.classify.ClassifierModel
         The saved model.
+
+    Raises
+    ------
+    OutputError
+        If ``output`` is refused (an input, another kind of file, an unwritable folder), before any work.
     """
     import numpy as np
 
+    from ._util.files import check_output_file, is_npz_with
     from .classify import LABEL_RECIPES, check_labels, select_training, train_model
     from .models.persistence import _acoustic_identity
     from .audio.params import YAMNET
 
     if sum([pack is not None, bool(esc50), csv_path is not None]) != 1:
         raise ValueError("Give exactly one training source: pack, esc50 or csv_path")
+    inputs = [path for path in (pack or None, csv_path) if path is not None]
+    if csv_path is not None:
+        inputs += _read_csv(csv_path)[0]
+    check_output_file(output, option="-o/--output", inputs=inputs, force=force,
+                      is_output=lambda path: is_npz_with(path, ("metadata",)))
     semantic_options = {}
     if pack is not None or esc50:
         from .semantic.recipes import ESC50_WORD_FALLBACK
@@ -189,7 +207,8 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
         acoustic = _acoustic_identity("yamnet", extraction.get("model_sha256"), embeddings.shape[1], YAMNET)
         source = {"source": "esc50-pack", "pack": str(pack or "shipped")}
     else:
-        from .acoustic.extraction import extract_esc50, extract_files
+        from .acoustic.extraction import extract_files
+        from .datasets.esc50 import extract_esc50
         if esc50:
             from .datasets.esc50 import ESC50
             dataset = ESC50(root)
@@ -273,7 +292,10 @@ def format_predictions(result):
     return "\n".join(lines)
 
 
-def _error_code(error):
+def exit_code(error):
+    """The exit code of ``refzsl`` for an error (the table of this module's docstring)."""
+    if isinstance(error, OutputError):
+        return EXIT_CODES["output"]
     if isinstance(error, OutOfVocabularyError):
         return EXIT_CODES["vocabulary"]
     if isinstance(error, AudioError):
@@ -324,11 +346,12 @@ def main(argv=None):
                 model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
                                   exclude_classes=args.exclude_classes, recipe=args.recipe,
                                   learning_rate=args.learning_rate, n_epochs=args.epochs, reg_lambda=args.reg_lambda,
-                                  select=args.select, seed=args.seed, root=args.data_root, verbose=args.verbose)
+                                  select=args.select, seed=args.seed, root=args.data_root, verbose=args.verbose,
+                                  force=args.force)
                 print(f"wrote {args.output}: {model.recipe}, W {list(model.estimator.W_.shape)}, "
                       f"{len(model.classes)} classes, {model.training['n_clips']} clips, "
                       f"training Top-1 {model.training['train_top1']:.3f}", file=sys.stderr)
         except (RefzslError, OSError, ValueError) as error:
             print(f"refzsl {args.command}: error: {_one_line(error)}", file=sys.stderr)
-            return _error_code(error)
+            return exit_code(error)
     return EXIT_CODES["ok"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import config
 from . import recipes as semantic
-from .._util.files import atomic_write
+from .._util.files import read_cached_npz, write_cache
 
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
@@ -247,9 +247,9 @@ def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, s
             "remove_stopwords": remove_stopwords, "unit_words": unit_words,
         }).encode()).hexdigest()[:24]
         path = config.cache_dir() / "semantic" / f"audioset_{part}_{key}.npz"
-        if path.exists():
-            with np.load(path) as stored:
-                return stored["matrix"], stored["n_known"], stored["n_missing"]
+        stored = read_cached_npz(path)  # None if absent or damaged (then rebuilt)
+        if stored is not None:
+            return stored["matrix"], stored["n_known"], stored["n_missing"]
 
     if source == "sentence":
         matrix = semantic.encode_sentences(texts, model=sentence_model)
@@ -263,7 +263,7 @@ def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, s
         matrix = means.astype(np.float32)
         n_missing = np.array([len(words) for words in missing], dtype=np.int64)
     if cache:  # atomic: several processes may build the same table at once
-        atomic_write(path, lambda stream: np.savez(stream, matrix=matrix, n_known=n_known, n_missing=n_missing))
+        write_cache(path, lambda stream: np.savez(stream, matrix=matrix, n_known=n_known, n_missing=n_missing))
     return matrix, n_known, n_missing
 
 
@@ -329,11 +329,11 @@ def _cached_table(kind, key_data, build):
     """A float32 matrix built once and kept under ``cache_dir()/openvocab`` (atomic write)."""
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
     path = config.cache_dir() / "openvocab" / f"{kind}_{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
+    stored = read_cached_npz(path)  # None if absent or damaged (then rebuilt)
+    if stored is not None:
+        return stored
     arrays = build()
-    atomic_write(path, lambda stream: np.savez(stream, **arrays))
+    write_cache(path, lambda stream: np.savez(stream, **arrays))
     return arrays
 
 

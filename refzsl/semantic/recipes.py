@@ -524,16 +524,44 @@ def cached_word_vectors(recipe, *, root=None):
                 _VECTORS[key] = load_word_vectors(path)
             else:
                 digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
-                cached = config.cache_dir() / "vectors" / f"{asset}-{digest}.npz"
-                if not cached.is_file():
-                    loaded = load_word_vectors(path)
-                    atomic_write(cached, lambda stream: np.savez(
-                        stream, words=np.array(loaded.index_to_key),
-                        vectors=np.asarray(loaded.vectors, dtype=np.float32)))
-                with np.load(cached, allow_pickle=False) as archive:
-                    _VECTORS[key] = WordVectors(archive["words"].tolist(), archive["vectors"])
+                _VECTORS[key] = _vector_cache(path, f"{asset}-{digest}.npz")
         chosen[asset] = _VECTORS[key]
     return chosen
+
+
+def _vector_cache(path, name):
+    """Word vectors of ``path`` through the compact cache file ``name``: read it if whole, else (re)build it.
+
+    A damaged cache file (empty, truncated, mismatched or non-finite arrays) is rebuilt with a warning,
+    and a cache folder that cannot be written gives a warning and the vectors read directly: the
+    cache costs speed, never a run.
+    """
+    import warnings
+
+    from .. import config
+    from .._util.files import read_cached_npz, write_cache
+    try:
+        cached = config.cache_dir() / "vectors" / name
+    except OSError as error:
+        warnings.warn(f"the cache folder cannot be created ({type(error).__name__}: {error}); word vectors "
+                      "are read without their cache", stacklevel=3)
+        return load_word_vectors(path)
+    arrays = read_cached_npz(cached, check=_check_vector_arrays)
+    if arrays is not None:
+        return WordVectors(arrays["words"].tolist(), arrays["vectors"])
+    loaded = load_word_vectors(path)
+    if not write_cache(cached, lambda stream: np.savez(stream, words=np.array(loaded.index_to_key),
+                                                       vectors=np.asarray(loaded.vectors, dtype=np.float32))):
+        return loaded
+    with np.load(cached, allow_pickle=False) as archive:  # the cache's float32 values, as every later run
+        return WordVectors(archive["words"].tolist(), archive["vectors"])
+
+
+def _check_vector_arrays(arrays):
+    words, vectors = arrays["words"], arrays["vectors"]
+    if words.ndim != 1 or vectors.ndim != 2 or len(words) != len(vectors) or vectors.dtype != np.float32:
+        raise ValueError(f"arrays words {words.dtype} {list(words.shape)}, vectors {vectors.dtype} "
+                         f"{list(vectors.shape)}")
 
 
 def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):
