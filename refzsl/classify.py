@@ -531,3 +531,41 @@ class ZeroShotClassifier:
             order = np.argsort(-row, kind="stable")[:keep]
             ranked.append([(labels[i], float(row[i])) for i in order])
         return ranked
+
+    def predict_timeline(self, files, labels, *, window_seconds=0.96, top_k=None):
+        """Ranked labels for every window of each file: zero-shot sound event detection in long recordings.
+
+        Each file's segments are pooled into windows of ``window_seconds``
+        (:func:`refzsl.acoustic.timeline.window_features`), and each window is scored as a clip.
+
+        Parameters
+        ----------
+        files : sequence of str or Path
+        labels : sequence of str
+        window_seconds : float
+            Window length, at least one patch hop (0.48 s for YAMNet); default one patch, 0.96 s.
+        top_k : int >= 1, optional
+
+        Returns
+        -------
+        list [n_files] of list [n_windows] of dict
+            ``{"start": s, "end": s, "ranking": [(label, score), ...]}``, best first.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`predict`, or for a window shorter than the patch hop.
+        """
+        from .acoustic.timeline import window_features
+        labels = check_labels(labels)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        features = self.embed(files)
+        keep = len(labels) if top_k is None else min(top_k, len(labels))
+        timelines = []
+        for windows in window_features(features, self._embedder.params, window_seconds=window_seconds):
+            scores = np.asarray(self.scorer.score(windows.features, labels), dtype=np.float64)
+            timelines.append([{"start": float(start), "end": float(end),
+                               "ranking": [(labels[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:keep]]}
+                              for start, end, row in zip(windows.starts, windows.ends, scores)])
+        return timelines

@@ -2,7 +2,8 @@
 
 ::
 
-    refzsl classify dog.wav rain.ogg --labels "siren, dog, rain" [--top 2] [--json] [--method bilinear]
+    refzsl classify dog.wav rain.ogg --labels "siren, dog, rain" [--top 2] [--json|--csv] [--method bilinear]
+    refzsl classify field.flac --labels "bird, rain, car" --timeline [SECONDS]   # a ranking per window
     refzsl train --pack --select --recipe auto -o my_model.npz     # the shipped ESC-50 feature pack
     refzsl train --csv clips.csv -o my_model.npz                   # rows: path,label
     refzsl classify new.wav --labels "..." --model my_model.npz
@@ -38,7 +39,8 @@ from ._util.checks import non_negative_float, non_negative_int, positive_float, 
 from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
                          OutOfVocabularyError, OutputError, RefzslError)
 
-__all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "exit_code", "main"]
+__all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "format_csv", "exit_code",
+           "main"]
 
 EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "missing": 3, "audio": 4, "vocabulary": 5, "mismatch": 6,
               "output": 7}
@@ -66,7 +68,14 @@ def build_parser():
                           help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, needs the sentence "
                                "extra; bilinear with --model, or when asked: the ESC-50-trained model)")
     classify.add_argument("--top", type=positive_int, metavar="K", help="show the best K labels (default: all)")
-    classify.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
+    output_format = classify.add_mutually_exclusive_group()
+    output_format.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
+    output_format.add_argument("--csv", action="store_true",
+                               help="write CSV to stdout: file,rank,label,score (with --timeline: "
+                                    "file,start,end,rank,label,score)")
+    classify.add_argument("--timeline", nargs="?", const=0.96, type=positive_float, metavar="SECONDS",
+                          help="rank the labels in every window of SECONDS (default 0.96, one patch; at least "
+                               "0.48) instead of once per file: sound events over time in long recordings")
     classify.add_argument("--pad-short", action="store_true",
                           help="zero-pad audio shorter than 0.975 s to one patch instead of refusing it")
     classify.add_argument("--no-cache", action="store_true", help="do not read or write cached clip features")
@@ -253,11 +262,15 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     return model
 
 
-def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None):
+def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None,
+                 timeline=None):
     """Rank labels for audio files; the work of ``refzsl classify``.
 
     ``method`` defaults to ``"bilinear"`` when a ``model`` file is given, else to
     :data:`refzsl.classify.DEFAULT_METHOD`.
+
+    ``timeline`` (seconds) ranks the labels per window of each file instead (``"timeline"`` replaces
+    ``"ranking"``: ``[{"start", "end", "ranking"}]``).
 
     Returns
     -------
@@ -273,12 +286,20 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
     labels = parse_labels(labels) if isinstance(labels, str) else check_labels(labels)
     classifier = ZeroShotClassifier.from_pretrained(model, method=method, root=root,
                                                     short_policy="pad" if pad_short else "error", cache=cache)
-    rankings = classifier.predict(files, labels, top_k=top_k)
     used = (model or DEFAULT_MODEL_PATH) if classifier.method == "bilinear" else OPENVOCAB_MODEL_PATH
-    return {"method": classifier.method, "model": str(used),
-            "labels": labels,
-            "results": [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
-                        for path, ranking in zip(files, rankings)]}
+    result = {"method": classifier.method, "model": str(used), "labels": labels}
+    if timeline is not None:
+        timelines = classifier.predict_timeline(files, labels, window_seconds=timeline, top_k=top_k)
+        result["window_seconds"] = timeline
+        result["results"] = [{"file": str(path), "timeline": [
+            {"start": round(window["start"], 3), "end": round(window["end"], 3),
+             "ranking": [{"label": label, "score": score} for label, score in window["ranking"]]}
+            for window in windows]} for path, windows in zip(files, timelines)]
+        return result
+    rankings = classifier.predict(files, labels, top_k=top_k)
+    result["results"] = [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
+                         for path, ranking in zip(files, rankings)]
+    return result
 
 
 def format_predictions(result):
@@ -287,9 +308,30 @@ def format_predictions(result):
     width = max(len(label) for label in result["labels"])
     for item in result["results"]:
         lines.append(item["file"])
-        for rank, entry in enumerate(item["ranking"], start=1):
+        for window in item.get("timeline", ()):  # one line a window, best label first
+            ranked = ", ".join(f"{entry['label']} {entry['score']:+.3f}" for entry in window["ranking"])
+            lines.append(f"  {window['start']:>8.2f}-{window['end']:<8.2f} {ranked}")
+        for rank, entry in enumerate(item.get("ranking", ()), start=1):
             lines.append(f"  {rank:>2}. {entry['label']:<{width}}  {entry['score']:+.4f}")
     return "\n".join(lines)
+
+
+def format_csv(result):
+    """CSV of :func:`run_classify`'s result: ``file,rank,label,score`` rows, or with a timeline
+    ``file,start,end,rank,label,score``."""
+    import io
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    timeline = any("timeline" in item for item in result["results"])
+    writer.writerow(["file", "start", "end", "rank", "label", "score"] if timeline
+                    else ["file", "rank", "label", "score"])
+    for item in result["results"]:
+        windows = item["timeline"] if timeline else [{"ranking": item["ranking"]}]
+        for window in windows:
+            bounds = [f"{window['start']:.3f}", f"{window['end']:.3f}"] if timeline else []
+            for rank, entry in enumerate(window["ranking"], start=1):
+                writer.writerow([item["file"], *bounds, rank, entry["label"], f"{entry['score']:.6f}"])
+    return buffer.getvalue().rstrip("\n")
 
 
 def exit_code(error):
@@ -330,6 +372,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "train" and args.recipe == "auto" and not args.select:
         parser.error("--recipe auto needs --select")  # exits with code 2
+    if args.command == "classify" and args.timeline is not None and args.timeline < 0.48:
+        parser.error(f"--timeline {args.timeline:g}: a window must be at least the patch hop, 0.48 s")
     # TFLite's C++ runtime logs "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr: not for users.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     with warnings.catch_warnings():
@@ -340,8 +384,9 @@ def main(argv=None):
             if args.command == "classify":
                 result = run_classify(files=args.files, labels=args.labels, model=args.model, method=args.method,
                                       top_k=args.top, pad_short=args.pad_short, cache=not args.no_cache,
-                                      root=args.data_root)
-                print(json.dumps(result, indent=1) if args.json else format_predictions(result))
+                                      root=args.data_root, timeline=args.timeline)
+                print(json.dumps(result, indent=1) if args.json
+                      else format_csv(result) if args.csv else format_predictions(result))
             else:
                 model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
                                   exclude_classes=args.exclude_classes, recipe=args.recipe,
