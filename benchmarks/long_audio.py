@@ -22,10 +22,12 @@ RATE_HZ = 44100
 CHILD = r"""
 import json, resource, sys, time, warnings
 start = time.perf_counter()
+import refzsl
 from refzsl.acoustic.extraction import extract_files
 features = extract_files([sys.argv[1]], cache=False, root=sys.argv[2] or None)
 wall = time.perf_counter() - start
-print(json.dumps({"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"refzsl": refzsl.__file__, "wall_s": wall,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "segments": int(len(features.segment_embeddings[0]))}))
 """
 
@@ -46,8 +48,9 @@ def write_recording(path, minutes, seed=0):
 def measure(path, root):
     """Peak RSS (MB), wall (s) and segment count of extracting ``path`` in a fresh process."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # cwd: the recording's folder, so that `python -c` finds refzsl on PYTHONPATH / site-packages, not in the cwd.
     result = subprocess.run([sys.executable, "-c", CHILD, str(path), root or ""], capture_output=True, text=True,
-                            env=env, check=True)
+                            env=env, check=True, cwd=Path(path).parent)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -69,7 +72,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.audio_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    print(f"load average {os.getloadavg()[0]:.1f}; one child process per file, YAMNet, no cache")
+    print(f"load average {os.getloadavg()[0]:.1f}; one child process per file, YAMNet, no cache; "
+          f"refzsl from {os.environ.get('PYTHONPATH') or 'site-packages'}")
     print(f"{'minutes':>8} {'MB on disk':>11} {'peak RSS MB':>12} {'wall s':>8} {'x real time':>12} {'segments':>9}")
     for minutes in args.minutes:
         path = args.audio_dir / f"recording_{minutes}min_44k_stereo.wav"
