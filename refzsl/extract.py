@@ -6,6 +6,7 @@ The command line only; the extraction itself is :mod:`refzsl.acoustic.extraction
 import argparse
 import sys
 import time
+import warnings
 
 from ._util.checks import positive_int
 from ._util.files import check_output_file, is_npz_with
@@ -99,10 +100,12 @@ def main(argv=None):
     cache = False if args.no_cache else (args.cache_dir or True)
     start = time.perf_counter()
     try:
-        features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
-                       data_root=args.data_root, model_path=args.model_path, workers=args.workers, cache=cache,
-                       short_policy=args.short_policy, resample_filter=args.resample_filter,
-                       progress=not args.quiet, force=args.force)
+        with warnings.catch_warnings():  # warnings (a damaged cache entry, no cache) as one line each
+            warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+            features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
+                           data_root=args.data_root, model_path=args.model_path, workers=args.workers, cache=cache,
+                           short_policy=args.short_policy, resample_filter=args.resample_filter,
+                           progress=not args.quiet, force=args.force)
     except OutputError as error:
         parser.exit(7, f"error: {error}\n")
     except (RefzslError, FileNotFoundError) as error:
