@@ -52,6 +52,7 @@ package, so that a 5 s file is classified in about a second of CPU, start-up
 included, even on a fresh install.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +119,8 @@ def check_labels(labels):
     TypeError
         If ``labels`` is a single string, or holds something else than strings.
     ValueError
-        If there are no labels, a label is empty, or two labels are the same
-        after case folding and white-space normalisation (both are named).
+        If there are no labels, a label is empty or has no letter or digit (``"!!!"``), or two
+        labels are the same after case folding and white-space normalisation (both are named).
     """
     if isinstance(labels, str):
         raise TypeError(f"labels must be a sequence of str, not one str ({labels!r}); "
@@ -134,6 +135,8 @@ def check_labels(labels):
         label = " ".join(label.split())
         if not label:
             raise ValueError(f"Label {position} of {len(labels)} is empty")
+        if not any(character.isalnum() for character in label):
+            raise ValueError(f"Label {position} ({label!r}) has no letter or digit: there is nothing to embed")
         key = label.casefold()
         if key in seen:
             raise ValueError(f"Duplicate label {label!r} (labels {seen[key]} and {position})")
@@ -446,10 +449,15 @@ class ZeroShotClassifier:
             If a file cannot be read or is too short; the message names it.
         """
         from .acoustic.extraction import extract_files
+        if isinstance(files, (str, bytes, os.PathLike)):
+            raise TypeError(f"files must be a sequence of audio files, not one path {str(files)!r}: "
+                            f"pass [{str(files)!r}]")
         paths = [Path(path) for path in files]
         if not paths:
             raise ValueError("No audio files given")
         for path in paths:
+            if path.is_dir():
+                raise AudioError(f"Audio file {str(path)!r} is a folder, not an audio file")
             if not path.is_file():
                 raise AudioError(f"Audio file {str(path)!r} does not exist")
         if self._embedder is None:
@@ -523,3 +531,41 @@ class ZeroShotClassifier:
             order = np.argsort(-row, kind="stable")[:keep]
             ranked.append([(labels[i], float(row[i])) for i in order])
         return ranked
+
+    def predict_timeline(self, files, labels, *, window_seconds=0.96, top_k=None):
+        """Ranked labels for every window of each file: zero-shot sound event detection in long recordings.
+
+        Each file's segments are pooled into windows of ``window_seconds``
+        (:func:`refzsl.acoustic.timeline.window_features`), and each window is scored as a clip.
+
+        Parameters
+        ----------
+        files : sequence of str or Path
+        labels : sequence of str
+        window_seconds : float
+            Window length, at least one patch hop (0.48 s for YAMNet); default one patch, 0.96 s.
+        top_k : int >= 1, optional
+
+        Returns
+        -------
+        list [n_files] of list [n_windows] of dict
+            ``{"start": s, "end": s, "ranking": [(label, score), ...]}``, best first.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`predict`, or for a window shorter than the patch hop.
+        """
+        from .acoustic.timeline import window_features
+        labels = check_labels(labels)
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        features = self.embed(files)
+        keep = len(labels) if top_k is None else min(top_k, len(labels))
+        timelines = []
+        for windows in window_features(features, self._embedder.params, window_seconds=window_seconds):
+            scores = np.asarray(self.scorer.score(windows.features, labels), dtype=np.float64)
+            timelines.append([{"start": float(start), "end": float(end),
+                               "ranking": [(labels[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:keep]]}
+                              for start, end, row in zip(windows.starts, windows.ends, scores)])
+        return timelines

@@ -2,7 +2,8 @@
 
 ::
 
-    refzsl classify dog.wav rain.ogg --labels "siren, dog, rain" [--top 2] [--json] [--method bilinear]
+    refzsl classify dog.wav rain.ogg --labels "siren, dog, rain" [--top 2] [--json|--csv] [--method bilinear]
+    refzsl classify field.flac --labels "bird, rain, car" --timeline [SECONDS]   # a ranking per window
     refzsl train --pack --select --recipe auto -o my_model.npz     # the shipped ESC-50 feature pack
     refzsl train --csv clips.csv -o my_model.npz                   # rows: path,label
     refzsl classify new.wav --labels "..." --model my_model.npz
@@ -15,12 +16,13 @@ and turns errors into one line on stderr and an exit code:
 ====  ==========================================================
 0     success
 1     any other refzsl error
-2     bad command line or bad labels (argparse usage errors, empty/duplicate labels)
+2     bad command line or bad labels (argparse usage errors, empty/duplicate/punctuation-only labels)
 3     a file, asset or optional dependency is missing (model file, data root, YAMNet, vectors,
       the sentence extra of the default method)
-4     an audio file cannot be used (unreadable, too short, NaN/Inf) — named
+4     an audio file cannot be used (missing, a folder, unreadable, too short, NaN/Inf) — named
 5     labels have words the word vectors do not know — listed, with suggestions
-6     the model file does not fit the acoustic model or word vectors in use
+6     the model file is damaged, or does not fit the acoustic model or word vectors in use
+7     the output (``-o``) is refused: an input, another kind of file (without ``--force``), or unwritable
 ====  ==========================================================
 """
 
@@ -33,13 +35,15 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from ._util.checks import non_negative_float, positive_float, positive_int
+from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .exceptions import (AudioError, MissingAssetError, MissingDependencyError, ModelMismatchError,
-                         OutOfVocabularyError, RefzslError)
+                         OutOfVocabularyError, OutputError, RefzslError)
 
-__all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "main"]
+__all__ = ["EXIT_CODES", "build_parser", "run_train", "run_classify", "format_predictions", "format_csv", "exit_code",
+           "main"]
 
-EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "missing": 3, "audio": 4, "vocabulary": 5, "mismatch": 6}
+EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "missing": 3, "audio": 4, "vocabulary": 5, "mismatch": 6,
+              "output": 7}
 
 
 def build_parser():
@@ -64,7 +68,14 @@ def build_parser():
                           help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, needs the sentence "
                                "extra; bilinear with --model, or when asked: the ESC-50-trained model)")
     classify.add_argument("--top", type=positive_int, metavar="K", help="show the best K labels (default: all)")
-    classify.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
+    output_format = classify.add_mutually_exclusive_group()
+    output_format.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
+    output_format.add_argument("--csv", action="store_true",
+                               help="write CSV to stdout: file,rank,label,score (with --timeline: "
+                                    "file,start,end,rank,label,score)")
+    classify.add_argument("--timeline", nargs="?", const=0.96, type=positive_float, metavar="SECONDS",
+                          help="rank the labels in every window of SECONDS (default 0.96, one patch; at least "
+                               "0.48) instead of once per file: sound events over time in long recordings")
     classify.add_argument("--pad-short", action="store_true",
                           help="zero-pad audio shorter than 0.975 s to one patch instead of refusing it")
     classify.add_argument("--no-cache", action="store_true", help="do not read or write cached clip features")
@@ -81,6 +92,8 @@ def build_parser():
                         help="CSV of path,label rows (a header row path,label is optional; relative paths "
                              "are relative to the CSV's folder)")
     train.add_argument("--output", "-o", required=True, metavar="PATH", help="model file to write (.npz)")
+    train.add_argument("--force", action="store_true",
+                       help="write -o even over an input or an existing file that is not a model file")
     train.add_argument("--exclude-classes", metavar="LABELS", type=_label_list, default=(),
                        help="comma-separated classes left out of training (e.g. to test on them)")
     train.add_argument("--recipe", choices=LABEL_RECIPES + ("auto",), default="WLE+GLE",
@@ -91,7 +104,7 @@ def build_parser():
     train.add_argument("--learning-rate", type=positive_float, default=0.1, help="SGD step η (default 0.1)")
     train.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default 10)")
     train.add_argument("--reg-lambda", type=non_negative_float, default=0.0, help="λ of λ‖W‖² (default 0)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the sample order (default 0)")
+    train.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample order (default 0)")
     train.add_argument("--data-root", metavar="DIR", help="data root (default: $REFZSL_DATA)")
     train.add_argument("--verbose", "-v", action="store_true", help="progress on stderr")
     return parser
@@ -128,7 +141,8 @@ def _read_csv(path):
 
 
 def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=(), recipe="WLE+GLE",
-              learning_rate=0.1, n_epochs=10, reg_lambda=0.0, select=False, seed=0, root=None, verbose=False):
+              learning_rate=0.1, n_epochs=10, reg_lambda=0.0, select=False, seed=0, root=None, verbose=False,
+              force=False):
     """Fit and save a classifier model; the work of ``refzsl train``.
 
     Parameters
@@ -156,20 +170,33 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
         Data root.
     verbose : bool
         Progress on stderr.
+    force : bool
+        Write ``output`` even over an input or an existing file that is not a model file.
 
     Returns
     -------
     refzsl.classify.ClassifierModel
         The saved model.
+
+    Raises
+    ------
+    OutputError
+        If ``output`` is refused (an input, another kind of file, an unwritable folder), before any work.
     """
     import numpy as np
 
+    from ._util.files import check_output_file, is_npz_with
     from .classify import LABEL_RECIPES, check_labels, select_training, train_model
     from .models.persistence import acoustic_identity
     from .audio.params import YAMNET
 
     if sum([pack is not None, bool(esc50), csv_path is not None]) != 1:
         raise ValueError("Give exactly one training source: pack, esc50 or csv_path")
+    inputs = [path for path in (pack or None, csv_path) if path is not None]
+    if csv_path is not None:
+        inputs += _read_csv(csv_path)[0]
+    check_output_file(output, option="-o/--output", inputs=inputs, force=force,
+                      is_output=lambda path: is_npz_with(path, ("metadata",)))
     semantic_options = {}
     if pack is not None or esc50:
         from .semantic.recipes import ESC50_WORD_FALLBACK
@@ -235,11 +262,15 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     return model
 
 
-def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None):
+def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None,
+                 timeline=None):
     """Rank labels for audio files; the work of ``refzsl classify``.
 
     ``method`` defaults to ``"bilinear"`` when a ``model`` file is given, else to
     :data:`refzsl.classify.DEFAULT_METHOD`.
+
+    ``timeline`` (seconds) ranks the labels per window of each file instead (``"timeline"`` replaces
+    ``"ranking"``: ``[{"start", "end", "ranking"}]``).
 
     Returns
     -------
@@ -255,12 +286,20 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
     labels = parse_labels(labels) if isinstance(labels, str) else check_labels(labels)
     classifier = ZeroShotClassifier.from_pretrained(model, method=method, root=root,
                                                     short_policy="pad" if pad_short else "error", cache=cache)
-    rankings = classifier.predict(files, labels, top_k=top_k)
     used = (model or DEFAULT_MODEL_PATH) if classifier.method == "bilinear" else OPENVOCAB_MODEL_PATH
-    return {"method": classifier.method, "model": str(used),
-            "labels": labels,
-            "results": [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
-                        for path, ranking in zip(files, rankings)]}
+    result = {"method": classifier.method, "model": str(used), "labels": labels}
+    if timeline is not None:
+        timelines = classifier.predict_timeline(files, labels, window_seconds=timeline, top_k=top_k)
+        result["window_seconds"] = timeline
+        result["results"] = [{"file": str(path), "timeline": [
+            {"start": round(window["start"], 3), "end": round(window["end"], 3),
+             "ranking": [{"label": label, "score": score} for label, score in window["ranking"]]}
+            for window in windows]} for path, windows in zip(files, timelines)]
+        return result
+    rankings = classifier.predict(files, labels, top_k=top_k)
+    result["results"] = [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
+                         for path, ranking in zip(files, rankings)]
+    return result
 
 
 def format_predictions(result):
@@ -269,12 +308,36 @@ def format_predictions(result):
     width = max(len(label) for label in result["labels"])
     for item in result["results"]:
         lines.append(item["file"])
-        for rank, entry in enumerate(item["ranking"], start=1):
+        for window in item.get("timeline", ()):  # one line a window, best label first
+            ranked = ", ".join(f"{entry['label']} {entry['score']:+.3f}" for entry in window["ranking"])
+            lines.append(f"  {window['start']:>8.2f}-{window['end']:<8.2f} {ranked}")
+        for rank, entry in enumerate(item.get("ranking", ()), start=1):
             lines.append(f"  {rank:>2}. {entry['label']:<{width}}  {entry['score']:+.4f}")
     return "\n".join(lines)
 
 
-def _error_code(error):
+def format_csv(result):
+    """CSV of :func:`run_classify`'s result: ``file,rank,label,score`` rows, or with a timeline
+    ``file,start,end,rank,label,score``."""
+    import io
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    timeline = any("timeline" in item for item in result["results"])
+    writer.writerow(["file", "start", "end", "rank", "label", "score"] if timeline
+                    else ["file", "rank", "label", "score"])
+    for item in result["results"]:
+        windows = item["timeline"] if timeline else [{"ranking": item["ranking"]}]
+        for window in windows:
+            bounds = [f"{window['start']:.3f}", f"{window['end']:.3f}"] if timeline else []
+            for rank, entry in enumerate(window["ranking"], start=1):
+                writer.writerow([item["file"], *bounds, rank, entry["label"], f"{entry['score']:.6f}"])
+    return buffer.getvalue().rstrip("\n")
+
+
+def exit_code(error):
+    """The exit code of ``refzsl`` for an error (the table of this module's docstring)."""
+    if isinstance(error, OutputError):
+        return EXIT_CODES["output"]
     if isinstance(error, OutOfVocabularyError):
         return EXIT_CODES["vocabulary"]
     if isinstance(error, AudioError):
@@ -309,6 +372,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "train" and args.recipe == "auto" and not args.select:
         parser.error("--recipe auto needs --select")  # exits with code 2
+    if args.command == "classify" and args.timeline is not None and args.timeline < 0.48:
+        parser.error(f"--timeline {args.timeline:g}: a window must be at least the patch hop, 0.48 s")
     # TFLite's C++ runtime logs "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr: not for users.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     with warnings.catch_warnings():
@@ -319,17 +384,19 @@ def main(argv=None):
             if args.command == "classify":
                 result = run_classify(files=args.files, labels=args.labels, model=args.model, method=args.method,
                                       top_k=args.top, pad_short=args.pad_short, cache=not args.no_cache,
-                                      root=args.data_root)
-                print(json.dumps(result, indent=1) if args.json else format_predictions(result))
+                                      root=args.data_root, timeline=args.timeline)
+                print(json.dumps(result, indent=1) if args.json
+                      else format_csv(result) if args.csv else format_predictions(result))
             else:
                 model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
                                   exclude_classes=args.exclude_classes, recipe=args.recipe,
                                   learning_rate=args.learning_rate, n_epochs=args.epochs, reg_lambda=args.reg_lambda,
-                                  select=args.select, seed=args.seed, root=args.data_root, verbose=args.verbose)
+                                  select=args.select, seed=args.seed, root=args.data_root, verbose=args.verbose,
+                                  force=args.force)
                 print(f"wrote {args.output}: {model.recipe}, W {list(model.estimator.W_.shape)}, "
                       f"{len(model.classes)} classes, {model.training['n_clips']} clips, "
                       f"training Top-1 {model.training['train_top1']:.3f}", file=sys.stderr)
         except (RefzslError, OSError, ValueError) as error:
             print(f"refzsl {args.command}: error: {_one_line(error)}", file=sys.stderr)
-            return _error_code(error)
+            return exit_code(error)
     return EXIT_CODES["ok"]

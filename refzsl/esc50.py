@@ -9,9 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-from ._util.checks import non_negative_float, positive_float, positive_int
+from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
+from ._util.files import check_output_folder
 from .config import DATA_ROOT_ENV
-from .exceptions import RefzslError
+from .exceptions import OutputError, RefzslError
 from .experiments.esc50 import (ACOUSTIC_MODELS, FEATURE_SOURCES, OUTPUT_FORMATS, _stem, format_table,
                                 plot_confusion, run_esc50, write_results)
 from .models._ranksgd import UPDATE_RULES
@@ -45,7 +46,7 @@ def build_parser():
                              "auto (default): audio if a data root is set, else pack")
     parser.add_argument("--data-root", type=Path, help=f"data root (default ${DATA_ROOT_ENV})")
     parser.add_argument("--pack", type=Path, dest="pack_path", help="feature pack .npz (default: the shipped one)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of P1 folds, inner folds and sample order")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of P1 folds, inner folds and sample order")
     parser.add_argument("--select", action=argparse.BooleanOptionalAction, default=True,
                         help="select λ, learning rate and epochs on inner class folds of the training classes "
                              "(default); --no-select uses --learning-rate/--epochs/--reg-lambda")
@@ -85,8 +86,14 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Entry point: parse, run, print, write. Returns the exit code (0 ok, 1 error)."""
+    """Entry point: parse, run, print, write. Returns the exit code (0 ok, 1 error, 7 --out cannot be written)."""
     args = parse_args(argv)
+    try:
+        if args.out is not None:  # checked first: an unwritable --out must not throw a whole run away
+            check_output_folder(args.out, option="--out")
+    except OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 7
     try:
         results = run_esc50(
             protocol=args.protocol, embedding=args.embedding, acoustic=args.acoustic, features=args.features,

@@ -5,7 +5,7 @@ refines, so callers may catch either.
 """
 
 __all__ = ["RefzslError", "MissingAssetError", "AudioError", "OutOfVocabularyError", "ModelMismatchError",
-           "MissingDependencyError"]
+           "ModelFileError", "OutputError", "MissingDependencyError"]
 
 
 class RefzslError(Exception):
@@ -22,6 +22,19 @@ class AudioError(RefzslError, ValueError):
 
 class ModelMismatchError(RefzslError, ValueError):
     """A model file does not fit the acoustic model or word vectors in use, or is not a model file."""
+
+
+class ModelFileError(ModelMismatchError):
+    """A model file is damaged or is not a model file: the message names the file and what is wrong with it.
+
+    Raised before any of the file is used: unreadable archive, missing or mistyped metadata, unknown
+    parameters, arrays of the wrong shape or holding NaN/Inf.
+    """
+
+
+class OutputError(RefzslError, OSError):
+    """An output path is refused before any work: it is an input, an existing file of another kind
+    (overwritten only with ``--force`` / ``force=True``), or its folder cannot be written."""
 
 
 class MissingDependencyError(RefzslError, ImportError):

@@ -6,13 +6,15 @@ The command line only; the extraction itself is :mod:`refzsl.acoustic.extraction
 import argparse
 import sys
 import time
+import warnings
 
 from ._util.checks import positive_int
+from ._util.files import check_output_file, is_npz_with
 from .acoustic.extraction import extract_files, find_audio_files
 from .audio.frontend import SHORT_POLICIES
 from .audio.io import RESAMPLE_FILTERS
 from .datasets.esc50 import extract_esc50
-from .exceptions import RefzslError
+from .exceptions import OutputError, RefzslError
 
 
 def build_parser():
@@ -37,11 +39,13 @@ def build_parser():
     parser.add_argument("--resample-filter", default="kaiser_best", choices=RESAMPLE_FILTERS,
                         help="resampy filter (default kaiser_best, the reference's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--force", action="store_true",
+                        help="write -o even over an input or an existing file that is not a features file")
     return parser
 
 
 def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, model_path=None, workers=1,
-        cache=True, short_policy="pad", resample_filter="kaiser_best", progress=True):
+        cache=True, short_policy="pad", resample_filter="kaiser_best", progress=True, force=False):
     """Extract features of ``inputs`` (or ESC-50) and save them to ``output``.
 
     Parameters
@@ -56,6 +60,8 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
         As :func:`extract_files`.
     data_root : str or Path, optional
         Data root (default ``REFZSL_DATA``), :func:`extract_files`'s ``root``.
+    force : bool
+        Write ``output`` even over an input or an existing file that is not a features file.
 
     Returns
     -------
@@ -65,15 +71,19 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
     ------
     FileNotFoundError
         If an input does not exist or holds no audio file.
+    OutputError
+        If ``output`` is refused (an input, another kind of file, an unwritable folder), before any work.
     AudioError, MissingAssetError, ValueError
         As :func:`extract_files` and :func:`extract_esc50`.
     """
     options = dict(embedder=embedder, root=data_root, model_path=model_path, workers=workers, cache=cache,
                    short_policy=short_policy, resample_filter=resample_filter, progress=progress)
+    paths, clip_ids = ([], []) if esc50 else find_audio_files(inputs)
+    check_output_file(output, option="-o/--output", inputs=paths, force=force,
+                      is_output=lambda path: is_npz_with(path, ("clip_ids", "manifest")))
     if esc50:
         features = extract_esc50(**options)
     else:
-        paths, clip_ids = find_audio_files(inputs)
         features = extract_files(paths, clip_ids=clip_ids, **options)
     features.save(output)
     return features
@@ -90,10 +100,14 @@ def main(argv=None):
     cache = False if args.no_cache else (args.cache_dir or True)
     start = time.perf_counter()
     try:
-        features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
-                       data_root=args.data_root, model_path=args.model_path, workers=args.workers, cache=cache,
-                       short_policy=args.short_policy, resample_filter=args.resample_filter,
-                       progress=not args.quiet)
+        with warnings.catch_warnings():  # warnings (a damaged cache entry, no cache) as one line each
+            warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+            features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
+                           data_root=args.data_root, model_path=args.model_path, workers=args.workers, cache=cache,
+                           short_policy=args.short_policy, resample_filter=args.resample_filter,
+                           progress=not args.quiet, force=args.force)
+    except OutputError as error:
+        parser.exit(7, f"error: {error}\n")
     except (RefzslError, FileNotFoundError) as error:
         parser.exit(1, f"error: {error}\n")
     dropped = len(features.manifest["dropped"])

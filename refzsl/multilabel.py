@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._util.checks import non_negative_float, positive_float, positive_int
+from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .experiments.multilabel import DEFAULTS, SYSTEMS, _load_inputs, format_mean_table, format_table, run
 
 
@@ -36,7 +36,7 @@ def build_parser():
     parser.add_argument("--recipe", choices=PACK_RECIPES, default=d["recipe"],
                         help="semantic embedding of the class labels (P2's ESC-50 recipes)")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
-    parser.add_argument("--seed", type=int, default=d["seed"], help="seeds the clips, the splits and the models")
+    parser.add_argument("--seed", type=non_negative_int, default=d["seed"], help="seeds the clips, the splits and the models")
     generator = parser.add_argument_group("generated clips")
     generator.add_argument("--n-train", type=positive_int, default=d["n_train"])
     generator.add_argument("--n-validation", type=positive_int, default=d["n_validation"])

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from ._util.checks import positive_int
+from ._util.checks import non_negative_int, positive_int
 from .exceptions import RefzslError
 from .experiments.openset import evaluate_esc50, format_results, select_settings
 from .models import conse
@@ -24,7 +24,7 @@ def build_parser():
     parser.add_argument("--no-p2", action="store_true", help="skip P2's random-strategy folds")
     parser.add_argument("--draws", type=positive_int, default=5, help="selection: random draws of hidden classes")
     parser.add_argument("--data-root", default=None, help="data root (default $REFZSL_DATA)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--json", dest="json_path", default=None, help="also write the results to this JSON file")
     parser.add_argument("--progress", action="store_true", help="progress on stderr")
     return parser

@@ -144,7 +144,7 @@ def test_main_reports_errors_with_exit_code_1(pack, tmp_path, capsys):
     (["--strategy", "random", "--setting", "2"], "not allowed with"),
     (["--setting", "5"], "invalid choice"),
     (["--embedding", "XLE"], "invalid choice"),
-    (["--seed", "one"], "invalid int"),
+    (["--seed", "one"], "argument --seed: must be an integer >= 0"),
     (["--learning-rate", "0.1"], "add --no-select"),
     (["--no-select", "--learning-rate", "0.1"], "needs --learning-rate and --epochs"),
     (["--no-select", "--learning-rate", "-1", "--epochs", "3"], "must be a finite number > 0"),

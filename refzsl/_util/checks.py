@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["check_positive_int", "positive_int", "positive_float", "non_negative_float"]
+__all__ = ["check_positive_int", "positive_int", "non_negative_int", "positive_float", "non_negative_float"]
 
 
 def check_positive_int(value, name, *, allow_none=False):
@@ -41,6 +41,17 @@ def positive_int(text):
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """``int(text)``, which must be >= 0 (seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
 
 

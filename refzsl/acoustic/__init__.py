@@ -1,2 +1,2 @@
-"""Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`) and cached extraction of files
-(:mod:`.extraction`)."""
+"""Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`), cached extraction of files
+(:mod:`.extraction`) and the pooling of a clip's segments into windows (:mod:`.timeline`)."""

@@ -1,7 +1,8 @@
 """Audio files -> segment- and clip-level acoustic embeddings, with a content-keyed cache.
 
-Each clip goes through :func:`refzsl.audio.load_audio`,
-:func:`refzsl.frontend.waveform_to_patches` and an embedder
+Each clip is streamed through :func:`refzsl.audio.iter_audio`,
+:func:`refzsl.frontend.iter_patches` and an embedder, block by block (memory stays flat
+in a clip's duration)
 (:func:`refzsl.embedders.get_embedder`): one embedding per patch ("segment"),
 and the clip embedding is their mean (P1 §2.1, P2 §III-B). YAMNet's 521 AudioSet
 scores per segment are kept too.
@@ -11,7 +12,9 @@ by the sha256 of the audio file's bytes, the model file's sha256, the front-end
 parameters, the short-clip policy, the resampling filter and
 :data:`FEATURE_VERSION`. Entries are written atomically (temporary file +
 ``os.replace``), so an interrupted run resumes where it stopped and a warm rerun
-only hashes and reads.
+only hashes and reads. Each entry carries the sha256 of its array: a damaged entry
+(checksum, dtype, shape, NaN/Inf) is recomputed with a warning, never trusted. A
+cache folder that cannot be written gives a warning and no caching, not an error.
 
 Command line::
 
@@ -19,8 +22,11 @@ Command line::
     python -m refzsl.extract my_sounds/ other.wav -o mine.npz --embedder yamnet
 """
 
+import hashlib
+import io
 import multiprocessing
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +36,13 @@ import numpy as np
 from .. import __version__
 from .._util.checks import check_positive_int
 from .._util.cache import content_key
-from .._util.files import atomic_write, file_sha256, json_array, read_json_array
+from .._util.files import atomic_write, file_sha256, json_array, read_json_array, writable_folder
 from .._util.progress import ProgressBar
 from .._util.threads import single_threaded_children
-from ..audio.io import _check_resample_filter, load_audio
-from ..config import cache_dir
+from ..audio.io import _check_resample_filter, iter_audio
+from ..config import CACHE_ENV, cache_dir
 from ..exceptions import AudioError
-from ..audio.frontend import _check_short_policy, waveform_to_patches
+from ..audio.frontend import _check_short_policy, iter_patches
 
 __all__ = [
     "FEATURE_VERSION",
@@ -181,19 +187,48 @@ def _cache_key(audio_sha256, settings_digest):
     return content_key(f"{audio_sha256}:{settings_digest}", length=64)
 
 
-def _read_entry(path, dim, with_scores):
-    """A cached clip as ``(segments, scores or None)``, or None if absent or unusable.
+# A cache entry is a float32 ``.npy`` ``[n_segments, dim (+ n_scores)]`` (a plain array file loads an order
+# of magnitude faster than an ``.npz``) followed by this tag and the sha256 of the ``.npy`` bytes.
+_ENTRY_SUFFIX = ".v2.npy"
+_ENTRY_TAG = b"refzsl-sha256:"
+_ENTRY_TRAILER = len(_ENTRY_TAG) + 32
 
-    An entry is one float32 ``.npy`` ``[n_segments, dim (+ n_scores)]``: a plain array
-    file loads an order of magnitude faster than an ``.npz`` archive.
+
+def _entry_bytes(entry):
+    """The bytes of a cache entry: ``.npy`` of ``entry``, then its checksum trailer."""
+    buffer = io.BytesIO()
+    np.save(buffer, entry, allow_pickle=False)
+    body = buffer.getvalue()
+    return body + _ENTRY_TAG + hashlib.sha256(body).digest()
+
+
+def _read_entry(path, dim, with_scores):
+    """A cached clip as ``(segments, scores or None)``; None if absent; the problem (a str) if damaged.
+
+    An entry is trusted only if its checksum matches and its array has the expected dtype,
+    width and finite values.
     """
     try:
-        entry = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, OSError, ValueError, EOFError):
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
         return None
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
+    body, trailer = data[:-_ENTRY_TRAILER], data[-_ENTRY_TRAILER:]
+    if len(data) <= _ENTRY_TRAILER or not trailer.startswith(_ENTRY_TAG):
+        return "no checksum (truncated or not written by refzsl)"
+    if hashlib.sha256(body).digest() != trailer[len(_ENTRY_TAG):]:
+        return "checksum mismatch"
+    try:
+        entry = np.load(io.BytesIO(body), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        return f"unreadable array ({error})"
     if entry.ndim != 2 or entry.dtype != np.float32 or (entry.shape[1] > dim) != with_scores \
             or entry.shape[1] < dim:
-        return None
+        wanted = f"[n, {dim} + scores]" if with_scores else f"[n, {dim}]"
+        return f"array {entry.dtype} {list(entry.shape)} where float32 {wanted} was expected"
+    if not np.isfinite(entry).all():
+        return "NaN or Inf values"
     return entry[:, :dim], (entry[:, dim:] if with_scores else None)
 
 
@@ -209,19 +244,28 @@ class _ClipExtractor:
     def __call__(self, task):
         index, path, entry_path = task
         params = self.embedder.params
-        waveform = load_audio(path, sample_rate_hz=params.sample_rate_hz, resample_filter=self.resample_filter)
-        patches = waveform_to_patches(waveform, params=params, short_policy=self.short_policy, source=path)
-        if self.with_scores:
-            # One pass gives both; for YAMNet embed() is run()["embedding"].
-            outputs = self.embedder.run(patches)
-            segments, scores = outputs[self.embedder.embedding_output], outputs["scores"]
-        else:
-            segments, scores = self.embedder.embed(patches), None
-        segments = np.asarray(segments, dtype=np.float32)
-        scores = None if scores is None else np.asarray(scores, dtype=np.float32)
+        pieces = iter_audio(path, sample_rate_hz=params.sample_rate_hz, resample_filter=self.resample_filter)
+        # Whole batches of the embedder per block: a long file's results are those of one call.
+        block = 8 * getattr(self.embedder, "batch_size", 64)
+        segments, scores = [], []
+        for patches in iter_patches(pieces, params=params, short_policy=self.short_policy, source=path,
+                                    block_patches=block):
+            if self.with_scores:
+                # One pass gives both; for YAMNet embed() is run()["embedding"].
+                outputs = self.embedder.run(patches)
+                segments.append(np.asarray(outputs[self.embedder.embedding_output], dtype=np.float32))
+                scores.append(np.asarray(outputs["scores"], dtype=np.float32))
+            else:
+                segments.append(np.asarray(self.embedder.embed(patches), dtype=np.float32))
+        segments = np.concatenate(segments)
+        scores = np.concatenate(scores) if self.with_scores else None
         if entry_path is not None:
             entry = segments if scores is None else np.hstack([segments, scores])
-            atomic_write(Path(entry_path), lambda stream: np.save(stream, entry, allow_pickle=False))
+            try:
+                atomic_write(Path(entry_path), lambda stream: stream.write(_entry_bytes(entry)))
+            except OSError as error:  # a full or read-only cache costs speed, never the result
+                warnings.warn(f"cannot write the cache entry {entry_path!r} ({error.strerror or error}); "
+                              "this clip is not cached", stacklevel=2)
         return index, segments, scores
 
 
@@ -238,15 +282,26 @@ def _work(task):
 
 
 def _resolve_cache(cache):
-    if cache is True:
-        return cache_dir() / "segments"
+    """The cache folder, or None for no cache: a folder that cannot be written gives a warning, not an error."""
     if cache is False or cache is None:
         return None
-    if isinstance(cache, (str, os.PathLike)):
+    if cache is True:
+        try:
+            folder = cache_dir() / "segments"
+        except OSError as error:  # REFZSL_CACHE is a file, or runs through one
+            warnings.warn(f"the cache folder cannot be created ({type(error).__name__}: {error.strerror or error}; "
+                          f"{CACHE_ENV}={os.environ.get(CACHE_ENV)!r}); features are not cached", stacklevel=3)
+            return None
+    elif isinstance(cache, (str, os.PathLike)):
         folder = Path(cache).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-    raise TypeError(f"cache must be a bool or a folder path, got {type(cache).__name__} {cache!r}")
+    else:
+        raise TypeError(f"cache must be a bool or a folder path, got {type(cache).__name__} {cache!r}")
+    problem = writable_folder(folder)
+    if problem is not None:
+        warnings.warn(f"the cache folder {str(folder)!r} cannot be written ({problem}); features are not cached",
+                      stacklevel=3)
+        return None
+    return folder
 
 
 def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_path=None, cache=True, workers=1,
@@ -339,9 +394,12 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
         with_scores = "scores" in getattr(embedder, "output_names", ())
         for index, digest in enumerate(audio_sha256):
             key = _cache_key(digest, settings_digest)
-            entries[index] = folder / key[:2] / f"{key}.npy"
+            entries[index] = folder / key[:2] / f"{key}{_ENTRY_SUFFIX}"
             cached = _read_entry(entries[index], embedder.embedding_dim, with_scores)
-            if cached is not None:
+            if isinstance(cached, str):  # damaged: never trusted, never fatal
+                warnings.warn(f"cache entry {str(entries[index])!r} of {str(paths[index])!r} is damaged "
+                              f"({cached}); recomputed", stacklevel=2)
+            elif cached is not None:
                 segments[index], scores[index] = cached
     todo = [(index, str(paths[index]), None if entries[index] is None else str(entries[index]))
             for index in range(len(paths)) if segments[index] is None]
@@ -405,7 +463,8 @@ def find_audio_files(inputs):
     """Audio files named by ``inputs`` (files, or folders searched recursively), with clip ids.
 
     A file's id is its stem; a file found in a folder gets its path relative to that
-    folder, without extension (``"dogs/bark_01"``).
+    folder, without extension (``"dogs/bark_01"``). Files that would share an id
+    (``a/x.wav``, ``b/x.wav``) get their paths without extension (``"a/x"``, ``"b/x"``).
 
     Parameters
     ----------
@@ -435,4 +494,18 @@ def find_audio_files(inputs):
             clip_ids.append(item.stem)
         else:
             raise FileNotFoundError(f"No such audio file or folder: {str(item)!r}")
-    return paths, clip_ids
+    return paths, _distinct_ids(paths, clip_ids)
+
+
+def _distinct_ids(paths, clip_ids):
+    """Ids made unique where files share one (``a/x.wav``, ``b/x.wav``): their path without extension, as given,
+    or the whole path if that still collides (``x.wav``, ``x.flac``)."""
+    resolved = [path.resolve() for path in paths]
+    for longer in (lambda path: path.with_suffix("").as_posix(), lambda path: path.as_posix()):
+        # A file listed twice keeps its one id (extract_files refuses the duplicate); only different
+        # files sharing an id get longer ones.
+        counts = Counter(clip for clip, _ in set(zip(clip_ids, resolved)))
+        if all(count == 1 for count in counts.values()):
+            break
+        clip_ids = [longer(path) if counts[clip] > 1 else clip for path, clip in zip(paths, clip_ids)]
+    return clip_ids

@@ -15,7 +15,7 @@ import soundfile
 
 from ..exceptions import AudioError
 
-__all__ = ["RESAMPLE_FILTERS", "load_audio", "to_mono", "resample"]
+__all__ = ["RESAMPLE_FILTERS", "BLOCK_FRAMES", "load_audio", "iter_audio", "to_mono", "resample"]
 
 # resampy's precomputed filters. ``kaiser_best`` is the reference's; ``kaiser_fast``
 # has a shorter filter and transition band (a documented option).
@@ -25,6 +25,9 @@ RESAMPLE_FILTERS = ("kaiser_best", "kaiser_fast")
 # beyond it (unusual rate pairs) resampy's own loop is used.
 _MAX_POLYPHASE_ELEMENTS = 4_000_000
 _MIN_PHASES = 64
+
+#: Frames read from an audio file at a time: 2^18 (6 s at 44.1 kHz), so memory stays flat in the duration.
+BLOCK_FRAMES = 1 << 18
 
 
 def _check_resample_filter(resample_filter):
@@ -207,13 +210,180 @@ def _resample_polyphase(x, plan):
     return y
 
 
+class _StreamResampler:
+    """resampy's band-limited interpolation of a waveform given block by block.
+
+    Equal, output sample by output sample, to :func:`_resample_polyphase` of the whole waveform: output
+    period ``k`` reads the same input window (zeros before the start and after the end), multiplied by
+    the same polyphase matrix, and the outputs off their phase template are recomputed the same way.
+    Only the input a period still needs is kept. Rates without a polyphase plan (non-integer, or a
+    matrix too large) are resampled with resampy once the whole waveform is in.
+    """
+
+    def __init__(self, sample_rate_hz, target_rate_hz, resample_filter):
+        self.rates = (sample_rate_hz, target_rate_hz)
+        self.resample_filter = resample_filter
+        self.plan = None
+        if sample_rate_hz != target_rate_hz and int(sample_rate_hz) == sample_rate_hz \
+                and int(target_rate_hz) == target_rate_hz:
+            self.plan = _polyphase_plan(int(sample_rate_hz), int(target_rate_hz), resample_filter)
+        self.buffer = np.zeros(0)    # input samples from index self.start on
+        self.start = 0
+        self.received = 0
+        self.period = 0              # next output period to compute
+        self.whole = []              # rates without a plan: the whole input
+
+    def _input(self, first, stop):
+        """Input samples ``first .. stop - 1`` (zeros outside what was received)."""
+        window = np.zeros(stop - first)
+        low, high = max(first, self.start), min(stop, self.received)
+        if high > low:
+            window[low - first:high - first] = self.buffer[low - self.start:high - self.start]
+        return window
+
+    def _periods(self, stop_period):
+        """Outputs of periods ``self.period .. stop_period - 1``."""
+        plan = self.plan
+        up, down, left, right, span = plan["up"], plan["down"], plan["left"], plan["right"], plan["matrix"].shape[0]
+        first_period = self.period
+        if stop_period <= first_period:
+            return np.zeros(0)
+        first = down * first_period + 1 - left
+        window = self._input(first, down * (stop_period - 1) + 1 - left + span)
+        frames = np.lib.stride_tricks.as_strided(window, shape=(stop_period - first_period, span),
+                                                 strides=(down * window.strides[0], window.strides[0]))
+        y = (frames @ plan["matrix"]).reshape(-1)
+        t = np.arange(up * first_period, up * stop_period)
+        n, index_left, index_right = _resampy_positions_at(t, plan)
+        phase = t % up
+        regular = ((n == plan["n_first"][phase] + down * (t // up))
+                   & (index_left.astype(np.int64) == plan["offsets_left"][phase])
+                   & (index_right.astype(np.int64) == plan["offsets_right"][phase]))
+        for irregular in np.flatnonzero(~regular):
+            begin = int(n[irregular]) + 1 - left  # padded index n + 1 is input index n + 1 - left
+            y[irregular] = self._input(begin, begin + left + right) @ _wing_weights(
+                plan, index_left[irregular], index_right[irregular])
+        self.period = stop_period
+        keep_from = down * stop_period + 1 - left
+        if keep_from > self.start:
+            self.buffer = self.buffer[keep_from - self.start:]
+            self.start = keep_from
+        return y
+
+    def push(self, block):
+        """Resampled samples that ``block`` (float64, mono) completes."""
+        if self.rates[0] == self.rates[1]:
+            self.received += block.shape[0]
+            return block
+        if self.plan is None:
+            self.whole.append(block)
+            self.received += block.shape[0]
+            return np.zeros(0)
+        self.buffer = np.concatenate([self.buffer, block])
+        self.received += block.shape[0]
+        down, left, span = self.plan["down"], self.plan["left"], self.plan["matrix"].shape[0]
+        # Period k is complete when its window ends within the input received.
+        complete = (self.received + left - 1 - span) // down + 1
+        return self._periods(max(complete, self.period))
+
+    def finish(self):
+        """The last resampled samples (the input is over); ValueError if it gives no output at all."""
+        if self.rates[0] == self.rates[1]:
+            return np.zeros(0)
+        if self.plan is None:
+            import resampy  # imported here: it loads numba, which 16 kHz input never needs
+            return resampy.resample(np.concatenate(self.whole) if self.whole else np.zeros(0), self.rates[0],
+                                    self.rates[1], filter=self.resample_filter)
+        n_out = int(self.received * float(self.plan["sr_new"]) / float(self.plan["sr_orig"]))
+        if n_out < 1:
+            raise ValueError(f"Input signal length={self.received} is too small to resample by "
+                             f"{self.plan['up']}/{self.plan['down']}")
+        done = self.plan["up"] * self.period
+        return self._periods(-(-n_out // self.plan["up"]))[:n_out - done]
+
+
+def _resampy_positions_at(t, plan):
+    """:func:`_resampy_positions` for the output indices ``t`` (the same float arithmetic, element by element)."""
+    t_out = t * (1.0 / plan["sample_ratio"])
+    n = t_out.astype(np.int64)
+    frac = plan["scale"] * (t_out - n)
+    return n, frac * plan["num_table"], (plan["scale"] - frac) * plan["num_table"]
+
+
+def iter_audio(path, *, sample_rate_hz=16000, resample_filter="kaiser_best", block_frames=BLOCK_FRAMES):
+    """Read an audio file block by block as float32 mono waveform pieces at ``sample_rate_hz``.
+
+    Memory stays flat in the file's duration: ``block_frames`` frames are decoded at a time, mixed
+    to mono and resampled as a stream. The pieces concatenated are :func:`load_audio`'s waveform,
+    bit for bit (``load_audio`` is this generator, joined).
+
+    Parameters
+    ----------
+    path : str or Path
+    sample_rate_hz : int > 0
+    resample_filter : str in RESAMPLE_FILTERS
+    block_frames : int > 0
+        Frames decoded per block.
+
+    Yields
+    ------
+    np.ndarray [shape=(m,), dtype=float32]
+        Consecutive pieces of the waveform (some may be empty).
+
+    Raises
+    ------
+    AudioError
+        If the file is a folder, cannot be read, holds no samples or holds NaN/Inf (the message names
+        the file and, for NaN/Inf, the time), or is too short to resample.
+    ValueError
+        If ``sample_rate_hz`` or ``resample_filter`` is invalid.
+    """
+    # Checked before reading: resample()'s ValueError is reported as the file's fault below.
+    _check_resample_filter(resample_filter)
+    if sample_rate_hz <= 0:
+        raise ValueError(f"Invalid sample rate: sample_rate_hz={sample_rate_hz}")
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"Audio file {str(path)!r} is a folder, not an audio file")
+    try:
+        audio = soundfile.SoundFile(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+        raise AudioError(f"Cannot read audio file {str(path)!r}: {error}") from error
+    with audio:
+        file_rate_hz = audio.samplerate
+        stream = _StreamResampler(file_rate_hz, sample_rate_hz, resample_filter)
+        frames_read = 0
+        while True:
+            try:
+                samples = audio.read(block_frames, dtype="float64", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+                raise AudioError(f"Cannot read audio file {str(path)!r} after {frames_read} frames: "
+                                 f"{error}") from error
+            if samples.shape[0] == 0:
+                break
+            if not np.isfinite(samples).all():
+                first = frames_read + int(np.flatnonzero(~np.isfinite(samples).all(axis=1))[0])
+                raise AudioError(f"Audio file {str(path)!r} holds NaN or Inf samples "
+                                 f"(first at {first / file_rate_hz:.3f} s)")
+            frames_read += samples.shape[0]
+            yield stream.push(to_mono(samples)).astype(np.float32)
+    if frames_read == 0:
+        raise AudioError(f"Audio file {str(path)!r} holds no samples")
+    try:
+        yield stream.finish().astype(np.float32)
+    except ValueError as error:  # too short to give one output sample
+        raise AudioError(f"Cannot resample audio file {str(path)!r} "
+                         f"({frames_read} samples at {file_rate_hz} Hz): {error}") from error
+
+
 def load_audio(path, *, sample_rate_hz=16000, resample_filter="kaiser_best"):
     """Read an audio file as a float32 mono waveform at ``sample_rate_hz``.
 
     Any format libsndfile reads (wav, flac, ogg, ...). Integer PCM is scaled the
     way the VGGish reference scales int16 (divide by 32768; soundfile's float read
     does exactly this), channels are averaged, then the waveform is resampled.
-    Decoding, mixing and resampling run in float64, as in the reference.
+    Decoding, mixing and resampling run in float64, as in the reference, block by
+    block (:func:`iter_audio`; long files are better streamed with it).
 
     Parameters
     ----------
@@ -232,28 +402,10 @@ def load_audio(path, *, sample_rate_hz=16000, resample_filter="kaiser_best"):
     Raises
     ------
     AudioError
-        If the file cannot be read, holds no samples, or holds NaN/Inf; the
+        If the file is a folder, cannot be read, holds no samples, or holds NaN/Inf; the
         message names the file.
     ValueError
         If ``sample_rate_hz`` or ``resample_filter`` is invalid.
     """
-    # Checked before reading: resample()'s ValueError is reported as the file's fault below.
-    _check_resample_filter(resample_filter)
-    if sample_rate_hz <= 0:
-        raise ValueError(f"Invalid sample rate: sample_rate_hz={sample_rate_hz}")
-    path = Path(path)
-    try:
-        samples, file_rate_hz = soundfile.read(str(path), dtype="float64", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
-        raise AudioError(f"Cannot read audio file {str(path)!r}: {error}") from error
-    if samples.size == 0:
-        raise AudioError(f"Audio file {str(path)!r} holds no samples")
-    if not np.isfinite(samples).all():
-        raise AudioError(f"Audio file {str(path)!r} holds NaN or Inf samples")
-    try:
-        waveform = resample(to_mono(samples), sample_rate_hz=file_rate_hz, target_rate_hz=sample_rate_hz,
-                            resample_filter=resample_filter)
-    except ValueError as error:  # resampy refuses inputs too short to give one output sample
-        raise AudioError(f"Cannot resample audio file {str(path)!r} "
-                         f"({samples.shape[0]} samples at {file_rate_hz} Hz): {error}") from error
-    return np.ascontiguousarray(waveform, dtype=np.float32)
+    pieces = list(iter_audio(path, sample_rate_hz=sample_rate_hz, resample_filter=resample_filter))
+    return np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32)

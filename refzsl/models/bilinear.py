@@ -19,6 +19,12 @@ from ..evaluation.metrics import top1_accuracy
 #: Input normalisations: which side is scaled to unit L2 norm, row by row.
 NORMALIZATIONS = ("both", "acoustic", "semantic", "none")
 
+# Row norms below this go through the rescaled path of _unit_rows (their squares underflow).
+_TINY_NORM = 1e-150
+# Largest-magnitude range of an input that fit() uses unnormalised (scores grow with its square
+# times the other side's: outside it, the hinge updates overflow float64 or vanish).
+_SCALE_LIMITS = (1e-30, 1e30)
+
 
 class BilinearZSL(HyperParameters):
     """Bilinear compatibility model trained with Training Algorithm 1.
@@ -120,7 +126,9 @@ class BilinearZSL(HyperParameters):
         Parameters
         ----------
         X : array-like [shape=(n, d_a)]
-            Acoustic embeddings θ(x), finite, no all-zero row.
+            Acoustic embeddings θ(x), finite, no all-zero row. Normalised rows may have any finite
+            scale (``fit(X * 1e200, ...)`` learns the same W as ``fit(X, ...)``); an unnormalised
+            side (``normalize`` other than ``"both"``) must hold magnitudes within 1e-30 .. 1e30.
         y : array-like of int [shape=(n,)]
             Labels: row indices into ``class_embeddings`` (0 … C−1).
         class_embeddings : array-like [shape=(C, d_s)], C >= 2
@@ -134,7 +142,7 @@ class BilinearZSL(HyperParameters):
         ------
         ValueError
             Bad hyper-parameters, shapes, labels out of range, NaN/Inf,
-            fewer than 2 classes, all-zero rows.
+            fewer than 2 classes, all-zero rows, or an unnormalised input of meaningless scale.
         TypeError
             Non-integer labels.
         FloatingPointError
@@ -156,6 +164,10 @@ class BilinearZSL(HyperParameters):
             )
         _check_nonzero_rows(X, "X")
         _check_nonzero_rows(Phi, "class_embeddings")
+        if self.normalize in ("none", "semantic"):
+            _check_scale(X, "X", self.normalize)
+        if self.normalize in ("none", "acoustic"):
+            _check_scale(Phi, "class_embeddings", self.normalize)
         for name in [name for name in vars(self) if name.endswith("_")]:
             delattr(self, name)  # a refit forgets the previous fit
         X, Phi = self._normalized(X, Phi, self.normalize)
@@ -268,10 +280,41 @@ class BilinearZSL(HyperParameters):
     @staticmethod
     def _normalized(X, Phi, normalize):
         if normalize in ("both", "acoustic"):
-            X = X / np.linalg.norm(X, axis=1, keepdims=True)
+            X = _unit_rows(X)
         if normalize in ("both", "semantic"):
-            Phi = Phi / np.linalg.norm(Phi, axis=1, keepdims=True)
+            Phi = _unit_rows(Phi)
         return X, Phi
+
+
+def _unit_rows(array):
+    """Rows scaled to unit L2 norm, for rows of any finite scale.
+
+    The norm of a row of 1e200s overflows (and of 1e-200s underflows to 0), which would make the
+    row 0 or NaN; such rows are first divided by their largest magnitude, which leaves the unit
+    row the same. Other rows take the direct path, so their values do not change by a rounding.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.linalg.norm(array, axis=1, keepdims=True)
+    extreme = (~np.isfinite(norms) | (norms < _TINY_NORM)).ravel()
+    if extreme.any():
+        rows = array[extreme] / np.max(np.abs(array[extreme]), axis=1, keepdims=True)
+        norms[extreme] = np.linalg.norm(rows, axis=1, keepdims=True) * np.max(np.abs(array[extreme]), axis=1,
+                                                                              keepdims=True)
+        unit = array / np.where(extreme[:, None], 1.0, norms)
+        unit[extreme] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        return unit
+    return array / norms
+
+
+def _check_scale(array, name, normalize):
+    """Refuse an unnormalised input whose scale makes the rank SGD overflow or stall."""
+    magnitude = float(np.max(np.abs(array)))
+    low, high = _SCALE_LIMITS
+    if not low <= magnitude <= high:
+        raise ValueError(
+            f"{name} holds values up to {magnitude:.3g} in magnitude; with normalize={normalize!r} it is used "
+            f"as given and training would overflow or stall (scores scale with its square). Rescale {name} "
+            f"to values within [{low:g}, {high:g}], or normalise it (normalize='both')")
 
 
 def _as_matrix(values, name):

@@ -8,6 +8,8 @@ files), the training classes with their φ, and the versions.
 
 import json
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +17,10 @@ import numpy as np
 
 from .. import __version__
 from .._util.files import atomic_write, json_array, read_json_array
-from ..exceptions import ModelMismatchError
+from ..exceptions import ModelFileError, ModelMismatchError
 from ..semantic.recipes import cached_word_vectors
 from .attention import TemporalAttentionZSL
-from .bilinear import BilinearZSL
+from .bilinear import NORMALIZATIONS, BilinearZSL
 
 MODEL_FORMAT = "refzsl-bilinear-classifier"
 MODEL_FORMAT_VERSION = 2  # 2: UTF-8 metadata, float64 arrays stored as float32
@@ -68,13 +70,6 @@ def package_versions(packages=("gensim", "ai_edge_litert")):
 #: Estimators a model file may hold, by class name. The file records ``module.ClassName``; only the
 #: name counts, so files that recorded the old flat path (``refzsl.model.BilinearZSL``) still load.
 ESTIMATORS = {estimator.__name__: estimator for estimator in (BilinearZSL, TemporalAttentionZSL)}
-
-
-def _estimator_class(recorded):
-    name = str(recorded).rpartition(".")[2]
-    if name not in ESTIMATORS:
-        raise ModelMismatchError(f"The model file holds a {recorded!r}; this refzsl reads {sorted(ESTIMATORS)}")
-    return ESTIMATORS[name]
 
 
 @dataclass
@@ -169,44 +164,34 @@ class ClassifierModel:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save`, validating all of it before use.
 
         Raises
         ------
         FileNotFoundError
             If ``path`` does not exist.
+        ModelFileError
+            If the file is damaged or not a refzsl classifier model: an unreadable or non-``.npz`` file,
+            metadata missing, mistyped or naming unknown parameters, arrays of the wrong shape or dtype, or
+            NaN/Inf values. The message names the file and the problem.
         ModelMismatchError
-            If the file is not a refzsl classifier model, or of a newer format version.
+            If the file is of a newer format version.
         """
         path = Path(path)
+        if path.is_dir():
+            raise ModelFileError(f"Model file {str(path)!r} is a folder, not a model file")
         if not path.is_file():
             raise FileNotFoundError(f"Model file not found: {str(path)!r}")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                contents = {name: archive[name] for name in archive.files}
-            metadata = read_json_array(contents.pop("metadata"))
-        except (ValueError, KeyError, OSError, json.JSONDecodeError) as error:
-            raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model: {error}") from error
-        if metadata.get("format") != MODEL_FORMAT:
-            raise ModelMismatchError(f"{str(path)!r} is not a refzsl classifier model "
-                                     f"(format {metadata.get('format')!r}, expected {MODEL_FORMAT!r})")
-        if metadata.get("format_version", 0) > MODEL_FORMAT_VERSION:
-            raise ModelMismatchError(
-                f"{str(path)!r} has format version {metadata['format_version']}; this refzsl "
-                f"({__version__}) reads up to {MODEL_FORMAT_VERSION}: upgrade refzsl")
-        spec = metadata["estimator"]
-        state = dict(spec["fitted"])
-        dtypes = spec.get("dtypes", {})  # format version 1 stored arrays in their own dtype
-        for key in [key for key in contents if key.startswith("estimator.")]:
-            name = key[len("estimator."):]
-            value = contents.pop(key)
-            state[name] = value.astype(dtypes[name]) if name in dtypes else value
-        try:
-            estimator = _estimator_class(spec["class"]).from_state(spec["params"], state)
-        except (TypeError, ValueError) as error:
-            raise ModelMismatchError(f"{str(path)!r}: cannot rebuild its estimator: {error}") from error
+        metadata, contents = _read_model_file(path)
+        estimator, semantic_dim = _build_estimator(path, metadata["estimator"], contents)
+        declared = metadata["acoustic"].get("embedding_dim")
+        if declared is not None and isinstance(estimator, BilinearZSL) and declared != estimator.W_.shape[0]:
+            raise _damaged(path, f"acoustic embedding_dim {declared!r} does not match W_ "
+                                 f"{list(estimator.W_.shape)}")
+        classes = metadata["classes"]
+        class_embeddings = _checked_array(path, contents, "class_embeddings", (len(classes), semantic_dim))
         return cls(estimator=estimator, acoustic=metadata["acoustic"], semantic=metadata["semantic"],
-                   classes=list(metadata["classes"]), class_embeddings=contents["class_embeddings"],
+                   classes=list(classes), class_embeddings=class_embeddings,
                    training=metadata.get("training", {}), versions=metadata.get("versions", {}))
 
     # ---- use --------------------------------------------------------------------------------
@@ -298,6 +283,137 @@ class ClassifierModel:
                 f"The current word vectors embed {len(names)} of the model's training classes differently "
                 f"({shown}): the model was trained with {vectors or 'other vectors'}. Use those vectors "
                 "(REFZSL_DATA / --data-root) or retrain with `refzsl train`")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation of a model file (every check before any of it is used)
+# --------------------------------------------------------------------------------------------
+
+# Metadata entries and their JSON types; "training" and "versions" are optional.
+_METADATA_TYPES = {"format": str, "format_version": int, "estimator": dict, "acoustic": dict, "semantic": dict,
+                   "classes": list, "training": dict, "versions": dict}
+_REQUIRED_METADATA = ("format", "estimator", "acoustic", "semantic", "classes")
+# BilinearZSL's fitted attributes: name -> (JSON type, or "array" for an array member).
+_FITTED = {"W_": "array", "n_iter_": int, "n_classes_": int, "n_features_in_": int, "n_semantic_features_": int,
+           "normalize_": str}
+
+
+def _damaged(path, problem):
+    return ModelFileError(f"Model file {str(path)!r} is not a refzsl classifier model, or is damaged: {problem}")
+
+
+def _read_model_file(path):
+    """(metadata dict, arrays) of a model file, or :class:`ModelFileError` saying what is wrong."""
+    if path.stat().st_size == 0:
+        raise _damaged(path, "the file is empty")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise _damaged(path, "not an .npz archive (no zip signature)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            contents = {name: archive[name] for name in archive.files}
+    except ValueError as error:  # numpy's message would advise allow_pickle, which must never be used here
+        raise _damaged(path, "it holds an object (pickled) array, which cannot be read without pickle; "
+                             "refzsl model files hold numbers and JSON only") from error
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+        raise _damaged(path, f"unreadable .npz archive ({type(error).__name__}: {error})") from error
+    if "metadata" not in contents:
+        raise _damaged(path, "the archive has no metadata")
+    try:
+        metadata = read_json_array(contents.pop("metadata"))
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
+        raise _damaged(path, f"the metadata is not UTF-8 JSON ({error})") from error
+    if not isinstance(metadata, dict):
+        raise _damaged(path, f"the metadata is a JSON {type(metadata).__name__}, expected an object")
+    if metadata.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{str(path)!r} is not a refzsl classifier model "
+                             f"(format {metadata.get('format')!r}, expected {MODEL_FORMAT!r})")
+    missing = [key for key in _REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise _damaged(path, f"the metadata lacks {missing}")
+    for key, kind in _METADATA_TYPES.items():
+        if key in metadata and (not isinstance(metadata[key], kind) or isinstance(metadata[key], bool)):
+            raise _damaged(path, f"metadata {key!r} is a {type(metadata[key]).__name__}, expected a {kind.__name__}")
+    if metadata.get("format_version", 0) > MODEL_FORMAT_VERSION:
+        raise ModelMismatchError(
+            f"{str(path)!r} has format version {metadata['format_version']}; this refzsl "
+            f"({__version__}) reads up to {MODEL_FORMAT_VERSION}: upgrade refzsl")
+    classes = metadata["classes"]
+    if len(classes) < 2 or not all(isinstance(name, str) and name.strip() for name in classes):
+        raise _damaged(path, "metadata 'classes' must list at least two non-empty class names")
+    semantic = metadata["semantic"]
+    if not isinstance(semantic.get("recipe"), str) or not isinstance(semantic.get("options", {}), dict):
+        raise _damaged(path, "metadata 'semantic' needs a 'recipe' string and an 'options' object")
+    semantic.setdefault("options", {})
+    return metadata, contents
+
+
+def _checked_array(path, contents, key, shape):
+    """The float array ``contents[key]`` of the given shape, finite; :class:`ModelFileError` otherwise."""
+    if key not in contents:
+        raise _damaged(path, f"the archive has no {key!r} array")
+    value = contents[key]
+    if value.dtype.kind != "f" or list(value.shape) != list(shape):
+        raise _damaged(path, f"{key} must be a float array of shape {list(shape)}, "
+                             f"got {value.dtype} {list(value.shape)}")
+    bad = int(np.count_nonzero(~np.isfinite(value)))
+    if bad:
+        raise _damaged(path, f"{key} holds NaN or Inf ({bad} of {value.size} values)")
+    return value
+
+
+def _build_estimator(path, spec, contents):
+    """The fitted :class:`BilinearZSL` of a model file's ``estimator`` metadata and arrays, all checked."""
+    name = str(spec.get("class", "")).rpartition(".")[2]
+    if name not in ESTIMATORS:
+        raise _damaged(path, f"estimator class {spec.get('class')!r} is none of {sorted(ESTIMATORS)}")
+    params, fitted, dtypes = spec.get("params"), spec.get("fitted"), spec.get("dtypes", {})
+    if not all(isinstance(part, dict) for part in (params, fitted, dtypes)):
+        raise _damaged(path, "estimator 'params', 'fitted' and 'dtypes' must be JSON objects")
+    if ESTIMATORS[name] is not BilinearZSL:
+        return _build_other_estimator(path, ESTIMATORS[name], params, fitted, dtypes, contents)
+    estimator = BilinearZSL()
+    try:
+        estimator.set_params(**params)
+        estimator._check_params()
+    except (ValueError, TypeError) as error:
+        raise _damaged(path, error) from error
+    arrays = {key[len("estimator."):]: contents.pop(key) for key in [key for key in contents
+                                                                     if key.startswith("estimator.")]}
+    unknown = sorted((set(fitted) | set(arrays)) - set(_FITTED))
+    if unknown:
+        raise _damaged(path, f"unknown fitted attributes {unknown}")
+    for name, kind in _FITTED.items():
+        source = arrays if kind == "array" else fitted
+        if name not in source:
+            raise _damaged(path, f"the estimator lacks its fitted {name}")
+        if kind is int and (isinstance(source[name], bool) or not isinstance(source[name], int)
+                            or source[name] < 1):
+            raise _damaged(path, f"fitted {name} must be an integer >= 1, got {source[name]!r}")
+    if fitted["normalize_"] not in NORMALIZATIONS:
+        raise _damaged(path, f"fitted normalize_ must be one of {NORMALIZATIONS}, got {fitted['normalize_']!r}")
+    shape = (fitted["n_features_in_"], fitted["n_semantic_features_"])
+    W = _checked_array(path, arrays, "W_", shape)
+    if dtypes.get("W_", "<f8") not in ("<f4", "<f8"):
+        raise _damaged(path, f"dtype of W_ must be '<f4' or '<f8', got {dtypes['W_']!r}")
+    W = W.astype(dtypes["W_"]) if "W_" in dtypes else W  # format version 1: arrays in their own dtype
+    return BilinearZSL.from_state(params, {**fitted, "W_": W}), shape[1]
+
+
+def _build_other_estimator(path, estimator_class, params, fitted, dtypes, contents):
+    """A fitted estimator other than BilinearZSL (its arrays finite, its state complete) and its φ width."""
+    state = dict(fitted)
+    for key in [key for key in contents if key.startswith("estimator.")]:
+        name, value = key[len("estimator."):], contents.pop(key)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise _damaged(path, f"{name} holds NaN or Inf")
+        state[name] = value.astype(dtypes[name]) if name in dtypes else value
+    try:
+        estimator = estimator_class.from_state(params, state)
+    except (TypeError, ValueError) as error:
+        raise _damaged(path, f"cannot rebuild its {estimator_class.__name__}: {error}") from error
+    stored = contents.get("class_embeddings")
+    return estimator, (stored.shape[1] if stored is not None and stored.ndim == 2 else 0)
 
 
 def _word_vector_embeddings(labels, recipe, options, *, root=None):

@@ -22,7 +22,7 @@ import numpy as np
 from .. import config
 from . import recipes as semantic
 from .._util.cache import content_key
-from .._util.files import atomic_write
+from .._util.files import read_cached_npz, write_cache
 
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
@@ -321,15 +321,15 @@ def _part_table(part, texts, *, root, vectors_path, remove_stopwords, unit_words
                            "source": semantic.source_fingerprint(part, root=root, vectors=vectors_path,
                                                                  sentence_model=sentence_model)})
         path = config.cache_dir() / "semantic" / f"audioset_{part}_{key}.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as stored:
-                return stored["matrix"], stored["n_known"], stored["n_missing"]
+        stored = read_cached_npz(path)  # None if absent or damaged (then rebuilt)
+        if stored is not None:
+            return stored["matrix"], stored["n_known"], stored["n_missing"]
     means, n_known, missing = _part_embeddings(part, texts, root=root, vectors_path=vectors_path,
                                                sentence_model=sentence_model, compact_cache=cache, **options)
     matrix = means.astype(np.float32)
     n_missing = np.array([len(words) for words in missing], dtype=np.int64)
     if cache:  # atomic: several processes may build the same table at once
-        atomic_write(path, lambda stream: np.savez(stream, matrix=matrix, n_known=n_known, n_missing=n_missing))
+        write_cache(path, lambda stream: np.savez(stream, matrix=matrix, n_known=n_known, n_missing=n_missing))
     return matrix, n_known, n_missing
 
 

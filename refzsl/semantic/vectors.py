@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import config
 from .._util.cache import content_key
-from .._util.files import atomic_write
+from .._util.files import read_cached_npz, write_cache
 from ..exceptions import MissingAssetError
 
 __all__ = ["VECTOR_FORMATS", "WordVectors", "detect_format", "load_word_vectors", "iter_word2vec_binary",
@@ -189,15 +189,37 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None, 
 
 
 def _read_compact(path, fmt, stat):
-    """The vectors of ``path`` through their compact ``.npz`` (written atomically on the first read)."""
-    cached = config.cache_dir() / "vectors" / (
-        f"{path.stem}-{content_key([str(path), fmt, stat.st_size, stat.st_mtime_ns])}.npz")
-    if not cached.is_file():
-        loaded = _read(path, fmt, None)
-        atomic_write(cached, lambda stream: np.savez(stream, words=np.array(loaded.index_to_key),
-                                                     vectors=np.asarray(loaded.vectors, dtype=np.float32)))
-    with np.load(cached, allow_pickle=False) as archive:
+    """The vectors of ``path`` through their compact ``.npz`` cache: read it if whole, else (re)build it.
+
+    A damaged cache file (empty, truncated, mismatched or non-finite arrays) is rebuilt with a warning,
+    and a cache folder that cannot be written gives a warning and the vectors read directly: the
+    cache costs speed, never a run.
+    """
+    import warnings
+
+    try:
+        cached = config.cache_dir() / "vectors" / (
+            f"{path.stem}-{content_key([str(path), fmt, stat.st_size, stat.st_mtime_ns])}.npz")
+    except OSError as error:
+        warnings.warn(f"the cache folder cannot be created ({type(error).__name__}: {error}); word vectors "
+                      "are read without their cache", stacklevel=4)
+        return _read(path, fmt, None)
+    arrays = read_cached_npz(cached, check=_check_compact_arrays)
+    if arrays is not None:
+        return WordVectors(arrays["words"].tolist(), arrays["vectors"])
+    loaded = _read(path, fmt, None)
+    if not write_cache(cached, lambda stream: np.savez(stream, words=np.array(loaded.index_to_key),
+                                                       vectors=np.asarray(loaded.vectors, dtype=np.float32))):
+        return loaded
+    with np.load(cached, allow_pickle=False) as archive:  # the cache's float32 values, as every later run
         return WordVectors(archive["words"].tolist(), archive["vectors"])
+
+
+def _check_compact_arrays(arrays):
+    words, vectors = arrays["words"], arrays["vectors"]
+    if words.ndim != 1 or vectors.ndim != 2 or len(words) != len(vectors) or vectors.dtype != np.float32:
+        raise ValueError(f"arrays words {words.dtype} {list(words.shape)}, vectors {vectors.dtype} "
+                         f"{list(vectors.shape)}")
 
 
 def _read(path, fmt, limit):
