@@ -48,6 +48,7 @@ SHARD_SUFFIX = ".tfrecord"
 N_LABELS = 527
 # VGGish post-processing (vggish_params.QUANTIZE_MIN_VAL / QUANTIZE_MAX_VAL).
 _QUANTIZE_MIN, _QUANTIZE_MAX = -2.0, 2.0
+_FRAME_PREFIX = b"\x0a\x86\x01\x0a\x83\x01\x0a\x80\x01"
 _STEP = np.float32((_QUANTIZE_MAX - _QUANTIZE_MIN) / 255.0)
 
 
@@ -347,8 +348,12 @@ def encode_clip(video_id, start_seconds, end_seconds, labels, frames):
                "start_time_seconds": ("float", [float(start_seconds)]),
                "end_time_seconds": ("float", [float(end_seconds)]),
                "labels": ("int64", [int(label) for label in labels])}
-    feature_lists = {FEATURE_LIST: [("bytes", [row.tobytes()]) for row in frames]}
-    return encode_sequence_example(context, feature_lists)
+    # FeatureList{feature: Feature{bytes_list: BytesList{value: 128 bytes}}} per frame is a fixed
+    # 9-byte prefix (three field keys and lengths 134, 131, 128) and the frame: built in one array.
+    framed = np.empty((len(frames), len(_FRAME_PREFIX) + EMBEDDING_BYTES), dtype=np.uint8)
+    framed[:, :len(_FRAME_PREFIX)] = np.frombuffer(_FRAME_PREFIX, dtype=np.uint8)
+    framed[:, len(_FRAME_PREFIX):] = frames
+    return encode_sequence_example(context, {FEATURE_LIST: framed.tobytes()})
 
 
 def write_shard(path, clips):

@@ -362,7 +362,8 @@ def encode_sequence_example(context, feature_lists):
     ----------
     context : dict[str, (str, sequence)]
         Context features as ``(kind, values)``; kind in "bytes", "float", "int64".
-    feature_lists : dict[str, sequence of (str, sequence)]
+    feature_lists : dict[str, sequence of (str, sequence) or bytes]
+        Each list's features, or the list already serialised (a ``FeatureList`` message body).
 
     Returns
     -------
@@ -374,5 +375,6 @@ def encode_sequence_example(context, feature_lists):
         body += _length_field(1, _encode_map(context, lambda feature: _encode_feature(*feature)))
     if feature_lists:
         body += _length_field(2, _encode_map(
-            feature_lists, lambda features: b"".join(_length_field(1, _encode_feature(*f)) for f in features)))
+            feature_lists, lambda features: features if isinstance(features, bytes)
+            else b"".join(_length_field(1, _encode_feature(*f)) for f in features)))
     return body
