@@ -10,7 +10,8 @@ was written), three shards whose clips cover: multi-label clips, a single-label 
 list, short clips (1 and 3 frames), a clip with no frames, frames holding the bytes 0 and 255, a
 label 526 (the last), and non-ASCII text in a video id. ``a.tfrecord`` and ``b.tfrecord`` use
 protobuf's deterministic serialisation (map keys sorted); ``c.tfrecord`` uses the default one and
-builds its maps in reverse key order. ``expected.json`` records every field as TensorFlow reads it back
+inserts its map keys in reverse order (TensorFlow 2.21 / protobuf 7.36 still wrote them sorted; the
+reader's tolerance of other key orders is tested on hand-built bytes). ``expected.json`` records every field as TensorFlow reads it back
 (``tf.io.parse_single_sequence_example``), each frame as hex, each shard's sha256, and the TensorFlow
 and protobuf versions. refzsl's tests compare its reader (and its writer's bytes) with these.
 """
