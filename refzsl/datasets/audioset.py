@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .tfrecord import (ON_ERROR, CorruptRecordError, WireFormatError, decode_sequence_example,
-                       encode_sequence_example, iter_records, write_records)
+from .tfrecord import (ON_ERROR, CorruptRecordError, WireFormatError, decode_feature_list,
+                       decode_sequence_example, encode_sequence_example, iter_records, write_records)
 
 __all__ = ["EMBEDDING_BYTES", "FEATURE_LIST", "SHARD_SUFFIX", "N_LABELS", "Shard", "dequantize", "quantize",
            "read_shard", "list_shards", "iter_shards", "read_folder", "encode_clip", "write_shard", "clip_means"]
@@ -49,6 +49,7 @@ N_LABELS = 527
 # VGGish post-processing (vggish_params.QUANTIZE_MIN_VAL / QUANTIZE_MAX_VAL).
 _QUANTIZE_MIN, _QUANTIZE_MAX = -2.0, 2.0
 _FRAME_PREFIX = b"\x0a\x86\x01\x0a\x83\x01\x0a\x80\x01"
+_FRAME_PREFIX_ARRAY = np.frombuffer(_FRAME_PREFIX, dtype=np.uint8)
 _STEP = np.float32((_QUANTIZE_MAX - _QUANTIZE_MIN) / 255.0)
 
 
@@ -193,7 +194,7 @@ def _single(context, name, kind):
 
 def _decode_clip(payload):
     """(video_id, start, end, labels list, frame bytes) of one record, or raise _ClipError/WireFormatError."""
-    context, feature_lists = decode_sequence_example(payload)
+    context, feature_lists = decode_sequence_example(payload, raw_feature_lists=(FEATURE_LIST,))
     video_id = _single(context, "video_id", "bytes").decode("utf-8", errors="replace")
     start = _single(context, "start_time_seconds", "float")
     end = _single(context, "end_time_seconds", "float")
@@ -204,13 +205,28 @@ def _decode_clip(payload):
     bad = [label for label in labels if not 0 <= label < N_LABELS]
     if bad:
         raise _ClipError(f"labels {bad[:5]} are outside 0..{N_LABELS - 1}")
+    return video_id, start, end, labels, _frame_bytes(feature_lists.get(FEATURE_LIST, b""))
+
+
+def _frame_bytes(body):
+    """The frames of a serialised ``audio_embedding`` FeatureList, concatenated (n * 128 bytes).
+
+    Fast path: as TensorFlow writes it, every frame is the 9-byte prefix ``_FRAME_PREFIX`` (field keys and
+    lengths 134, 131, 128) and 128 bytes; when the body is exactly such chunks, that parse is the only one
+    possible, so the frames are cut out with NumPy. Any other encoding goes through the generic decoder.
+    """
+    chunk = len(_FRAME_PREFIX) + EMBEDDING_BYTES
+    if len(body) % chunk == 0:
+        rows = np.frombuffer(body, dtype=np.uint8).reshape(-1, chunk)
+        if (rows[:, :len(_FRAME_PREFIX)] == _FRAME_PREFIX_ARRAY).all():
+            return rows[:, len(_FRAME_PREFIX):].tobytes()
     frames = []
-    for position, (frame_kind, values) in enumerate(feature_lists.get(FEATURE_LIST, ())):
+    for position, (frame_kind, values) in enumerate(decode_feature_list(body)):
         if frame_kind != "bytes" or len(values) != 1 or len(values[0]) != EMBEDDING_BYTES:
             raise _ClipError(f"{FEATURE_LIST}[{position}] must be one {EMBEDDING_BYTES}-byte string, got "
                              f"{frame_kind} with {[len(v) for v in values] if frame_kind == 'bytes' else values}")
         frames.append(values[0])
-    return video_id, start, end, labels, b"".join(frames)
+    return b"".join(frames)
 
 
 def read_shard(path, *, dequantize=True, on_error="raise"):

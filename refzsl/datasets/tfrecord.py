@@ -36,7 +36,7 @@ import numpy as np
 from ..exceptions import MissingDependencyError, RefzslError
 
 __all__ = ["CorruptRecordError", "ON_ERROR", "masked_crc32c", "iter_records", "frame_record", "write_records",
-           "decode_sequence_example", "encode_sequence_example"]
+           "decode_sequence_example", "decode_feature_list", "encode_sequence_example"]
 
 #: What readers do with a corrupt record: raise :class:`CorruptRecordError`, or skip it and count it.
 ON_ERROR = ("raise", "skip")
@@ -200,7 +200,11 @@ def _fields(buffer, position, end):
     varints it is the value; fixed32/fixed64 give their start (``stop`` = start + 4 or 8).
     """
     while position < end:
-        key, position = _varint(buffer, position, end)
+        key = buffer[position]
+        if key < 0x80:  # one-byte keys and lengths are the common case: no call
+            position += 1
+        else:
+            key, position = _varint(buffer, position, end)
         number, wire_type = key >> 3, key & 7
         if number == 0:
             raise WireFormatError("field number 0")
@@ -208,7 +212,11 @@ def _fields(buffer, position, end):
             value, position = _varint(buffer, position, end)
             yield number, wire_type, value, position
         elif wire_type == _LENGTH:
-            length, position = _varint(buffer, position, end)
+            length = buffer[position] if position < end else 0x80
+            if length < 0x80:
+                position += 1
+            else:
+                length, position = _varint(buffer, position, end)
             stop = position + length
             if stop > end:
                 raise WireFormatError(f"field {number}: length {length} runs past the end of its message")
@@ -267,8 +275,9 @@ def _decode_feature(buffer, position, end):
     return kind, values
 
 
-def _decode_map(buffer, position, end, decode_value):
-    """The entries ``{key: value}`` of a ``map<string, ...>`` field 1 of a message (last key wins)."""
+def _decode_map(buffer, position, end, decode_value, raw=()):
+    """The entries ``{key: value}`` of a ``map<string, ...>`` field 1 of a message (last key wins);
+    values of the keys in ``raw`` are left as their message bytes."""
     entries = {}
     for number, wire_type, start, stop in _fields(buffer, position, end):
         if number != 1 or wire_type != _LENGTH:
@@ -281,7 +290,10 @@ def _decode_map(buffer, position, end, decode_value):
                 key = bytes(buffer[entry_start:entry_stop]).decode("utf-8")
             elif entry_number == 2:
                 value_span = (entry_start, entry_stop)
-        entries[key] = decode_value(buffer, *value_span) if value_span else decode_value(buffer, 0, 0)
+        if key in raw:
+            entries[key] = bytes(buffer[value_span[0]:value_span[1]]) if value_span else b""
+        else:
+            entries[key] = decode_value(buffer, *value_span) if value_span else decode_value(buffer, 0, 0)
     return entries
 
 
@@ -291,12 +303,20 @@ def _decode_feature_list(buffer, position, end):
             if number == 1 and wire_type == _LENGTH]
 
 
-def decode_sequence_example(payload):
+def decode_feature_list(body):
+    """Decode a serialised ``FeatureList`` message body: its features as ``[(kind, values), ...]``."""
+    return _decode_feature_list(body, 0, len(body))
+
+
+def decode_sequence_example(payload, *, raw_feature_lists=()):
     """Decode a serialised ``tf.train.SequenceExample``.
 
     Parameters
     ----------
     payload : bytes-like
+    raw_feature_lists : collection of str
+        Feature lists returned undecoded, as their ``FeatureList`` message bytes (for a caller with a
+        faster decoder of its own; :func:`decode_feature_list` decodes them).
 
     Returns
     -------
@@ -319,7 +339,7 @@ def decode_sequence_example(payload):
         if number == 1:
             context.update(_decode_map(buffer, start, stop, _decode_feature))
         elif number == 2:
-            feature_lists.update(_decode_map(buffer, start, stop, _decode_feature_list))
+            feature_lists.update(_decode_map(buffer, start, stop, _decode_feature_list, raw=raw_feature_lists))
     return context, feature_lists
 
 
