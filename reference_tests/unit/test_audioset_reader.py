@@ -204,3 +204,17 @@ def test_folder_errors(tmp_path):
         read_shard(tmp_path / "x.tfrecord", on_error="ignore")
     with pytest.raises(ValueError, match="must be uint8"):
         audioset.encode_clip("v", 0, 1, [], np.zeros((2, 127), np.uint8))
+
+
+def test_frames_in_another_encoding_take_the_generic_path(tmp_path):
+    frames = np.arange(256, dtype=np.uint8).reshape(2, 128)
+    unknown = _varint(7 << 3 | 0) + _varint(1)
+    # Each Feature carries an unknown field after its BytesList: not TensorFlow's byte layout, same message.
+    body = b"".join(_field(1, _field(1, _field(1, row.tobytes())) + unknown) for row in frames)
+    context = {"video_id": ("bytes", [b"v"]), "start_time_seconds": ("float", [0.0]),
+               "end_time_seconds": ("float", [2.0]), "labels": ("int64", [3])}
+    payload = tfrecord.encode_sequence_example(context, {"audio_embedding": body})
+    assert payload != audioset.encode_clip("v", 0.0, 2.0, [3], frames)
+    path = tmp_path / "other.tfrecord"
+    path.write_bytes(frame_record(payload))
+    np.testing.assert_array_equal(read_shard(path, dequantize=False).frames, frames)

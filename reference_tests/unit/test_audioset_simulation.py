@@ -84,3 +84,18 @@ def test_multilabel_command_needs_features_for_audioset(capsys):
     with pytest.raises(SystemExit):
         command.main(["--dataset", "audioset"])
     assert "--features" in capsys.readouterr().err
+
+
+@pytest.mark.assets
+def test_folds_of_the_calibrated_profile_against_table_iii(data_root):
+    from refzsl.experiments.audioset import PAPER_TABLE_III, class_folds
+
+    counts = single_label_counts(class_profile(root=data_root))
+    classes = np.flatnonzero(counts)
+    folds, _ = class_folds(classes, counts[classes], seed=0)
+    assert len(classes) == 521 and counts.sum() == pytest.approx(112774, abs=5)
+    assert np.bincount(folds).tolist() == [n for n, _ in PAPER_TABLE_III]
+    clips = np.bincount(folds, weights=counts[classes])
+    # Random groups of ~104 classes with counts 1..1500: each fold within 15 % of a fifth of the corpus,
+    # as Table III's folds are (21 377-23 007 around 22 555).
+    assert np.all(np.abs(clips / (counts.sum() / 5) - 1) < 0.15)
