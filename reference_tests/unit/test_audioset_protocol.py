@@ -1,5 +1,7 @@
 """P2's AudioSet protocol: filtering, under-sampling, class folds, the runner and its command."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,8 @@ def test_protocol_runs_end_to_end_on_a_small_corpus(tmp_path, data_root):
     text = format_table(report)
     assert "Table IX, Setting 2" in text and "heard by the acoustic model" in text and "Fold4 test" in text
     assert set(report["stage_seconds"]) >= {"read", "filter", "folds", "selection", "evaluate", "total"}
+    out = tmp_path / "report.json"
+    assert command.main(["--features", str(tmp_path / "shards"), "--data-root", str(data_root), "--embedding",
+                         "GLE", "--max-per-class", "5", "--json", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert list(saved["results"]) == ["GLE"] and saved["corpus"]["after_undersampling"] == 300
