@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
+from .experiments.audioset_multilabel import DEFAULTS as AUDIOSET_DEFAULTS
 from .experiments.multilabel import DEFAULTS, SYSTEMS, _load_inputs, format_mean_table, format_table, run
 
 
@@ -30,6 +31,14 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m refzsl.multilabel", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-root", dest="root", help="data root (default: $REFZSL_DATA)")
+    parser.add_argument("--dataset", choices=("esc50", "audioset"), default="esc50",
+                        help="ESC-50 mixtures, or real AudioSet clips from --features (1 s frames as segments)")
+    parser.add_argument("--features", type=Path,
+                        help="with --dataset audioset: folder of AudioSet feature shards (*.tfrecord)")
+    parser.add_argument("--max-clips", type=positive_int, default=AUDIOSET_DEFAULTS["max_clips"],
+                        help="with --dataset audioset: clips read (shards in random order)")
+    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                        help="with --dataset audioset: corrupt records stop the run, or are skipped")
     parser.add_argument("--test-fold", type=_fold, default=d["test_fold"],
                         help="P2 random class fold (Table II, 0-4) whose classes are tested, or 'all' for each "
                              "in turn and their mean")
@@ -38,9 +47,9 @@ def build_parser():
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--seed", type=non_negative_int, default=d["seed"], help="seeds the clips, the splits and the models")
     generator = parser.add_argument_group("generated clips")
-    generator.add_argument("--n-train", type=positive_int, default=d["n_train"])
-    generator.add_argument("--n-validation", type=positive_int, default=d["n_validation"])
-    generator.add_argument("--n-test", type=positive_int, default=d["n_test"])
+    for name in ("n_train", "n_validation", "n_test"):
+        generator.add_argument("--" + name.replace("_", "-"), type=positive_int,
+                               help=f"default {d[name]} (esc50), {AUDIOSET_DEFAULTS[name]} (audioset)")
     generator.add_argument("--n-segments", type=positive_int, default=d["n_segments"],
                            help="segments per clip (YAMNet: 0.48 s each; 18 = two 5 s clips)")
     generator.add_argument("--n-sources", type=positive_int, nargs="+", default=list(d["n_sources"]),
@@ -68,8 +77,14 @@ def main(argv=None):
     """Entry point of ``python -m refzsl.multilabel``; returns the exit code."""
     from .exceptions import MissingAssetError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dataset == "audioset":
+        if args.features is None:
+            parser.error("--dataset audioset needs --features DIR")
+        return _main_audioset(args)
     options = {key: getattr(args, key) for key in DEFAULTS}
+    options.update({key: DEFAULTS[key] for key in ("n_train", "n_validation", "n_test") if options[key] is None})
     options["n_sources"] = tuple(args.n_sources)
     folds = range(5) if args.test_fold == "all" else [args.test_fold]
     runs = []
@@ -87,6 +102,30 @@ def main(argv=None):
         print(format_mean_table(runs))
     if args.json is not None:
         args.json.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2))
+    return 0
+
+
+def _main_audioset(args):
+    """``--dataset audioset``: P3 on AudioSet feature shards (:mod:`refzsl.experiments.audioset_multilabel`)."""
+    from .datasets.tfrecord import CorruptRecordError
+    from .exceptions import MissingAssetError
+    from .experiments import audioset_multilabel
+
+    # --n-segments describes the ESC-50 mixtures; AudioSet clips keep their 10 one-second frames.
+    options = {key: getattr(args, key) for key in AUDIOSET_DEFAULTS if hasattr(args, key) and key != "n_segments"}
+    options.update({key: AUDIOSET_DEFAULTS[key] for key, value in options.items() if value is None})
+    try:
+        results = audioset_multilabel.run(features=args.features, root=args.root, systems=tuple(args.systems),
+                                          on_error=args.on_error, progress=args.progress, **options)
+    except CorruptRecordError as error:
+        print(f"error: {error} (rerun with --on-error skip to skip corrupt records)", file=sys.stderr)
+        return 4
+    except (MissingAssetError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(audioset_multilabel.format_table(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
     return 0
 
 

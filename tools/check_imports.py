@@ -40,7 +40,7 @@ LAYERS = (
     ("models",),
     ("datasets",),
     ("experiments",),
-    ("classify", "esc50", "extract", "multilabel", "openset"),
+    ("classify", "datacheck", "esc50", "extract", "multilabel", "openset", "audioset", "soundscapes"),
     ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
