@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from refzsl.models import conse
+from refzsl.semantic import ontology
 from refzsl.evaluation.metrics import top1_accuracy, top_k_accuracy
 from refzsl.datasets.pack import load_pack
 
@@ -104,7 +105,7 @@ def test_shipped_model_check_rejects_another_sentence_encoder(env, monkeypatch):
     model = ClassifierModel.load(conse.OPENVOCAB_MODEL_PATH)
     encode = semantic.encode_sentences
     monkeypatch.setattr(semantic, "encode_sentences", lambda texts, **kwargs: encode(texts, **kwargs)[:, ::-1])
-    monkeypatch.setattr(conse, "_MEMO", {})
+    monkeypatch.setattr(ontology, "_MEMO", {})  # the memo of AudioSet tables lives in semantic.ontology
     with pytest.raises(ModelMismatchError, match="embed 8 of"):
         model.check(root=env)
 

@@ -23,6 +23,7 @@ import numpy as np
 from .. import config
 from . import recipes as semantic
 from .._util.files import atomic_write
+from .vectors import resolve_vectors
 
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
@@ -238,7 +239,8 @@ def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, s
     texts = [cls.name if field == "label" else cls.description for cls in classes]
     vectors_path = None
     if source != "sentence":
-        vectors_path = Path(vectors[source]) if vectors and source in vectors else config.asset_path(source, root=root)
+        vectors_path = (resolve_vectors(vectors[source]) if vectors and source in vectors
+                        else config.asset_path(source, root=root))
     path = None
     if cache:
         source_key = semantic.source_fingerprint(part, vectors=vectors_path, sentence_model=sentence_model)
@@ -283,7 +285,7 @@ def audioset_embeddings(recipe="WLE", *, root=None, vectors=None, normalize_part
     root : str or Path, optional
         Data root (``audioset/`` and ``vectors/``).
     vectors : dict {"word2vec"|"glove": str or Path}, optional
-        Vector files to use instead of the data root's (e.g. the full GoogleNews file).
+        Vector files (or gensim-data names) to use instead of the data root's (e.g. word2vec-google-news-300).
     normalize_parts, remove_stopwords, unit_words, sentence_model
         As in :func:`refzsl.semantic.class_embeddings`.
     cache : bool
