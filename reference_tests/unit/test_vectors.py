@@ -249,3 +249,15 @@ def test_gensim_data_dir_is_gensims(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], env={**environment, **env}, check=True,
                              capture_output=True, text=True).stdout
         assert out.strip() == "True", env
+
+
+def test_make_vector_subset_takes_a_gensim_data_name(files, keyed_vectors, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSIM_DATA_DIR", str(tmp_path / "gensim-data"))
+    _gensim_data(tmp_path / "gensim-data", "word2vec-google-news-300", files["word2vec_binary"])
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\n", encoding="utf8")
+    destination = tmp_path / "subset.bin"
+    assert _subset_tool().main(["word2vec-google-news-300", str(destination), "--texts", str(labels)]) == 0
+    loaded = vectors.load_word_vectors(destination)
+    assert loaded.index_to_key == ["cat", "crackle"]  # "crackle": always kept, from ESC50_WORD_FALLBACK
+    np.testing.assert_array_equal(loaded["cat"], keyed_vectors["cat"])

@@ -181,7 +181,10 @@ def load_onnx_int8_weights(path):
     weights["embeddings.position_embeddings.weight"] = dequantised("inner.embeddings.position_embeddings.weight")
     # 30 522 rows of which a sentence reads a few: dequantised per look-up (saves ~0.5 s and 47 MB at load).
     name = "inner.embeddings.word_embeddings.weight"
-    weights["embeddings.word_embeddings.weight"] = _Int8Rows(tensors.get(name + "_q"), tensors.get(name + "_scale"))
+    try:
+        weights["embeddings.word_embeddings.weight"] = _Int8Rows(tensors.get(name + "_q"), tensors.get(name + "_scale"))
+    except ValueError as error:
+        raise ValueError(f"{str(path)!r}: {error}") from error
     producers = {node["output"][0]: node for node in nodes if node["op"] == "MatMul" and node["output"]}
     for node in nodes:
         if node["op"] != "Add" or len(node["input"]) != 2:
@@ -189,7 +192,8 @@ def load_onnx_int8_weights(path):
         product, bias = node["input"]
         if product in producers and bias.startswith("inner.") and bias.endswith(".bias"):
             matrix = producers[product]["input"][1]
-            weights[bias[len("inner."):-len(".bias")] + ".weight"] = np.ascontiguousarray(dequantised(matrix).T)
+            # a transposed view: _linear multiplies by its transpose, the contiguous [in, out] original
+            weights[bias[len("inner."):-len(".bias")] + ".weight"] = dequantised(matrix).T
     return weights
 
 
