@@ -53,7 +53,7 @@ _RUNTIME_HOW = "pip install ai-edge-litert (a dependency of refzsl on Linux and 
 FEATURES = {
     "extract": ("tflite", "yamnet"),
     "classify": ("tflite", "yamnet", "yamnet_class_map", "word2vec", "sentence"),
-    "esc50": ("tflite", "yamnet", "esc50_clips", "word2vec", "glove"),
+    "esc50": ("tflite", "yamnet", "esc50_clips", "word2vec"),
     "multilabel": ("tflite", "yamnet", "esc50_clips", "word2vec"),
     "openset": ("yamnet", "yamnet_class_map", "word2vec", "audioset_ontology", "sentence"),
     "vggish": ("tflite", "vggish", "vggish_pca"),
@@ -62,7 +62,8 @@ FEATURES = {
 _DESCRIPTIONS = {
     "extract": "python -m refzsl.extract (YAMNet embeddings of your audio)",
     "classify": "refzsl classify (default method: fused, open vocabulary)",
-    "esc50": "python -m refzsl.esc50 --features audio (ESC-50 from its audio; the shipped pack needs nothing)",
+    "esc50": "python -m refzsl.esc50 --features audio (ESC-50 from its audio; the shipped pack needs nothing; "
+             "--embedding GLE or WLE+GLE also read vectors/glove.6B.50d-subset.txt)",
     "multilabel": "python -m refzsl.multilabel (P3 mixtures of ESC-50 clips)",
     "openset": "python -m refzsl.openset (open-vocabulary ESC-50 evaluation and AudioSet-side selection)",
     "vggish": "--embedder vggish (Google's VGGish as TFLite, with its PCA post-processor)",
