@@ -7,7 +7,7 @@ CPU time (children's user + sys) over the runs, for two cases: a 16 kHz WAV (no
 resampling) and a 44.1 kHz WAV (resampled), each with the clip-feature cache
 off (``--no-cache``: the audio is decoded and YAMNet runs every time) and on (warm).
 The first, untimed run of each case fills the word-vector cache and any
-compiled-code cache, as a user's first call would. Needs REFZSL_DATA.
+compiled-code cache, as a user's first call would. Needs no data root (refzsl ships what classify reads).
 Also prints ``python -X importtime``'s ten slowest imports of one run.
 """
 

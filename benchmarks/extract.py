@@ -13,7 +13,7 @@ Measures, in one run:
 
 Usage::
 
-    REFZSL_DATA=../shared/assets python benchmarks/extract.py [--clips 2000] [--workers 2] [--json]
+    REFZSL_DATA=DIR python benchmarks/extract.py [--clips 2000] [--workers 2] [--json]
 """
 
 import os

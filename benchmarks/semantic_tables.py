@@ -4,7 +4,7 @@ Issue 4 target: <= 10 s from the shared vector files. Each repeat clears the mem
 bypasses the table cache, so it pays for reading both vector files and for all eight tables
 (WLE, GLE, WSE, GSE, WLE+GLE, WSE+GSE, WLE+WSE, GLE+GSE). The first repeat also pays the gensim import.
 
-    REFZSL_DATA=../shared/assets python benchmarks/semantic_tables.py [--repeats 5]
+    REFZSL_DATA=DIR python benchmarks/semantic_tables.py [--repeats 5]
 """
 
 import argparse

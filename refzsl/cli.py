@@ -1,4 +1,4 @@
-"""The ``refzsl`` command: ``refzsl train`` and ``refzsl classify``.
+"""The ``refzsl`` command: ``refzsl train``, ``refzsl classify`` and ``refzsl data check``.
 
 ::
 
@@ -7,6 +7,7 @@
     refzsl train --pack --select --recipe auto -o my_model.npz     # the shipped ESC-50 feature pack
     refzsl train --csv clips.csv -o my_model.npz                   # rows: path,label
     refzsl classify new.wav --labels "..." --model my_model.npz
+    refzsl data check [FEATURE ...] [--data-root DIR] [--json]    # refzsl.datacheck
 
 Three layers (STYLE §6): :func:`build_parser` parses an explicit argument list (labels are checked there, so
 a bad label is a usage error), :func:`run_train` / :func:`run_classify` do the work with keyword arguments and
@@ -17,9 +18,11 @@ and turns errors into one line on stderr and an exit code:
 0     success
 1     any other refzsl error
 2     bad command line or bad labels (argparse usage errors, empty/duplicate/punctuation-only labels)
-3     a file, asset or optional dependency is missing (model file, data root, YAMNet, vectors,
-      the sentence extra of the default method)
-4     an audio file cannot be used (missing, a folder, unreadable, too short, NaN/Inf) — named
+3     a file, asset or dependency is missing (model file, data root, VGGish, vectors, the sentence
+      encoder's weights); ``refzsl data check`` when a feature asked for is not ready
+4     an audio file cannot be used (missing, a folder, unreadable, too short under --short-policy error,
+      NaN/Inf): ``classify`` still ranks every other file, names each bad one on stderr with its reason,
+      and exits 4 at the end (as grep and ffmpeg do)
 5     labels have words the word vectors do not know — listed, with suggestions
 6     the model file is damaged, or does not fit the acoustic model or word vectors in use
 7     the output (``-o``) is refused: an input, another kind of file (without ``--force``), or unwritable
@@ -29,7 +32,6 @@ and turns errors into one line on stderr and an exit code:
 import argparse
 import csv
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -53,7 +55,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="refzsl", description="Zero-shot audio classification via semantic embeddings.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{classify,train}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{classify,train,data}")
 
     classify = commands.add_parser(
         "classify", help="rank free-text labels for audio files",
@@ -65,8 +67,8 @@ def build_parser():
                           help="bilinear model file from `refzsl train` (implies --method bilinear; default for "
                                "that method: the shipped ESC-50 model)")
     classify.add_argument("--method", choices=METHODS,
-                          help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, needs the sentence "
-                               "extra; bilinear with --model, or when asked: the ESC-50-trained model)")
+                          help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, runs on the core "
+                               "install; bilinear with --model, or when asked: the ESC-50-trained model)")
     classify.add_argument("--top", type=positive_int, metavar="K", help="show the best K labels (default: all)")
     output_format = classify.add_mutually_exclusive_group()
     output_format.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
@@ -76,8 +78,10 @@ def build_parser():
     classify.add_argument("--timeline", nargs="?", const=0.96, type=positive_float, metavar="SECONDS",
                           help="rank the labels in every window of SECONDS (default 0.96, one patch; at least "
                                "0.48) instead of once per file: sound events over time in long recordings")
-    classify.add_argument("--pad-short", action="store_true",
-                          help="zero-pad audio shorter than 0.975 s to one patch instead of refusing it")
+    classify.add_argument("--short-policy", choices=("pad", "error"), default="pad",
+                          help="audio shorter than 0.975 s: zero-pad it to one patch with a warning (default, as "
+                               "extract) or refuse the file (error)")
+    classify.add_argument("--pad-short", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-in
     classify.add_argument("--no-cache", action="store_true", help="do not read or write cached clip features")
     classify.add_argument("--data-root", metavar="DIR", help="data root (default: $REFZSL_DATA)")
 
@@ -107,6 +111,9 @@ def build_parser():
     train.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample order (default 0)")
     train.add_argument("--data-root", metavar="DIR", help="data root (default: $REFZSL_DATA)")
     train.add_argument("--verbose", "-v", action="store_true", help="progress on stderr")
+
+    from .datacheck import add_parser as add_data_parser
+    add_data_parser(commands)
     return parser
 
 
@@ -262,12 +269,13 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     return model
 
 
-def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None,
-                 timeline=None):
+def run_classify(*, files, labels, model=None, method=None, top_k=None, short_policy="pad", cache=True,
+                 root=None, timeline=None):
     """Rank labels for audio files; the work of ``refzsl classify``.
 
     ``method`` defaults to ``"bilinear"`` when a ``model`` file is given, else to
-    :data:`refzsl.classify.DEFAULT_METHOD`.
+    :data:`refzsl.classify.DEFAULT_METHOD`. A file that cannot be used does not stop the
+    others (:meth:`refzsl.classify.ZeroShotClassifier.predict_each`).
 
     ``timeline`` (seconds) ranks the labels per window of each file instead (``"timeline"`` replaces
     ``"ranking"``: ``[{"start", "end", "ranking"}]``).
@@ -275,17 +283,17 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
     Returns
     -------
     dict
-        ``{"method", "model", "labels", "results": [{"file", "ranking": [{"label", "score"}]}]}``;
-        ``model`` is the model file the method used (the bilinear model, or the shipped
-        open-vocabulary model).
+        ``{"method", "model", "labels", "results": [{"file", "ranking": [{"label", "score"}]}],
+        "errors": [{"file", "error"}]}``; ``model`` is the model file the method used (the bilinear
+        model, or the shipped open-vocabulary model); ``errors`` lists the files that failed.
     """
     from .classify import DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
     from .models.conse import OPENVOCAB_MODEL_PATH
 
     from .classify import check_labels
     labels = parse_labels(labels) if isinstance(labels, str) else check_labels(labels)
-    classifier = ZeroShotClassifier.from_pretrained(model, method=method, root=root,
-                                                    short_policy="pad" if pad_short else "error", cache=cache)
+    classifier = ZeroShotClassifier.from_pretrained(model, method=method, root=root, short_policy=short_policy,
+                                                    cache=cache)
     used = (model or DEFAULT_MODEL_PATH) if classifier.method == "bilinear" else OPENVOCAB_MODEL_PATH
     result = {"method": classifier.method, "model": str(used), "labels": labels}
     if timeline is not None:
@@ -295,10 +303,12 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
             {"start": round(window["start"], 3), "end": round(window["end"], 3),
              "ranking": [{"label": label, "score": score} for label, score in window["ranking"]]}
             for window in windows]} for path, windows in zip(files, timelines)]
+        result["errors"] = []
         return result
-    rankings = classifier.predict(files, labels, top_k=top_k)
+    rankings, failures = classifier.predict_each(files, labels, top_k=top_k)
     result["results"] = [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
-                         for path, ranking in zip(files, rankings)]
+                         for path, ranking in zip(files, rankings) if ranking is not None]
+    result["errors"] = [{"file": path, "error": _one_line(error)} for path, error in failures]
     return result
 
 
@@ -374,8 +384,13 @@ def main(argv=None):
         parser.error("--recipe auto needs --select")  # exits with code 2
     if args.command == "classify" and args.timeline is not None and args.timeline < 0.48:
         parser.error(f"--timeline {args.timeline:g}: a window must be at least the patch hop, 0.48 s")
-    # TFLite's C++ runtime logs "INFO: Created TensorFlow Lite XNNPACK delegate" on stderr: not for users.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    if args.command == "data":
+        from .datacheck import run_command
+        try:
+            return run_command(args, parser)
+        except (RefzslError, ValueError) as error:
+            print(f"refzsl data: error: {_one_line(error)}", file=sys.stderr)
+            return exit_code(error)
     with warnings.catch_warnings():
         # Warnings (a clip zero-padded, words skipped) as one line each, without source lines.
         warnings.showwarning = lambda message, *_, **__: print(
@@ -383,10 +398,15 @@ def main(argv=None):
         try:
             if args.command == "classify":
                 result = run_classify(files=args.files, labels=args.labels, model=args.model, method=args.method,
-                                      top_k=args.top, pad_short=args.pad_short, cache=not args.no_cache,
-                                      root=args.data_root, timeline=args.timeline)
-                print(json.dumps(result, indent=1) if args.json
-                      else format_csv(result) if args.csv else format_predictions(result))
+                                      top_k=args.top, short_policy="pad" if args.pad_short else args.short_policy,
+                                      cache=not args.no_cache, root=args.data_root, timeline=args.timeline)
+                if result["results"] or args.json:
+                    print(json.dumps(result, indent=1) if args.json
+                          else format_csv(result) if args.csv else format_predictions(result))
+                for failure in result["errors"]:
+                    print(f"refzsl classify: error: {failure['error']}", file=sys.stderr)
+                if result["errors"]:
+                    return EXIT_CODES["audio"]
             else:
                 model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
                                   exclude_classes=args.exclude_classes, recipe=args.recipe,

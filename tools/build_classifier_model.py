@@ -1,6 +1,6 @@
 """Build the classifier model shipped in refzsl/data, the default of ``refzsl classify``.
 
-    python tools/build_classifier_model.py --data-root ../shared/assets
+    python tools/build_classifier_model.py --data-root DIR
 
 Trains the bilinear model on all 2000 clips of the 50 ESC-50 classes from the
 feature pack (``refzsl/data/esc50_yamnet_pack.npz``: YAMNet clip embeddings,

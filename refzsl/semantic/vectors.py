@@ -18,11 +18,17 @@ Four on-disk formats are read, the ones users download or make:
     the fastest way to reuse the full GoogleNews vectors: convert once with
     ``gensim.models.KeyedVectors.load_word2vec_format(path, binary=True).save("GoogleNews.kv")``.
 
+gensim-data names (``word2vec-google-news-300``, ``glove-wiki-gigaword-50`` ...) are accepted wherever
+a vector file is: they name the file ``python -m gensim.downloader --download NAME`` stored under
+gensim's ``BASE_DIR`` (``$GENSIM_DATA_DIR``, default ``~/gensim-data``), which gensim downloaded and
+checksummed. refzsl never downloads it (:func:`gensim_data_path`).
+
 The word2vec and GloVe files are read by NumPy parsers that give gensim's exact
 float32 values (several times faster for text); gensim is imported only to read
 its own ``.kv`` format, so loading the other formats never pays its 1.5-4 s import.
 """
 
+import os
 import threading
 from pathlib import Path
 
@@ -33,13 +39,75 @@ from .._util.cache import content_key
 from .._util.files import read_cached_npz, write_cache
 from ..exceptions import MissingAssetError
 
-__all__ = ["VECTOR_FORMATS", "WordVectors", "detect_format", "load_word_vectors", "iter_word2vec_binary",
-           "clear_vector_cache"]
+__all__ = ["VECTOR_FORMATS", "GENSIM_DATA_VECTORS", "WordVectors", "detect_format", "load_word_vectors",
+           "iter_word2vec_binary", "clear_vector_cache", "gensim_data_dir", "gensim_data_path", "resolve_vectors"]
 
 VECTOR_FORMATS = ("auto", "word2vec_binary", "word2vec_text", "glove", "gensim")
 
 # Asset names accepted in place of a path (see refzsl.config.ASSETS).
 _VECTOR_ASSETS = ("word2vec", "glove")
+
+#: The word-vector models of gensim-data, with the format of their ``NAME/NAME.gz`` file.
+GENSIM_DATA_VECTORS = {
+    "word2vec-google-news-300": "word2vec_binary",
+    "word2vec-ruscorpora-300": "word2vec_binary",
+    "glove-wiki-gigaword-50": "word2vec_text", "glove-wiki-gigaword-100": "word2vec_text",
+    "glove-wiki-gigaword-200": "word2vec_text", "glove-wiki-gigaword-300": "word2vec_text",
+    "glove-twitter-25": "word2vec_text", "glove-twitter-50": "word2vec_text",
+    "glove-twitter-100": "word2vec_text", "glove-twitter-200": "word2vec_text",
+    "fasttext-wiki-news-subwords-300": "word2vec_text",
+    "conceptnet-numberbatch-17-06-300": "word2vec_text",
+}
+
+
+def gensim_data_dir():
+    """gensim's download folder: ``$GENSIM_DATA_DIR``, default ``~/gensim-data`` (``gensim.downloader.BASE_DIR``).
+
+    Computed as gensim does, without importing gensim (1.5-4 s).
+    """
+    return Path(os.environ.get("GENSIM_DATA_DIR", os.path.expanduser("~/gensim-data")))
+
+
+def gensim_data_path(name):
+    """The file of a gensim-data word-vector model, as gensim's downloader stored it.
+
+    Parameters
+    ----------
+    name : str in GENSIM_DATA_VECTORS
+
+    Returns
+    -------
+    Path
+        ``gensim_data_dir() / name / (name + ".gz")``.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not a gensim-data word-vector model.
+    MissingAssetError
+        If gensim has not downloaded it (the message gives the command that does).
+    """
+    if name not in GENSIM_DATA_VECTORS:
+        raise KeyError(f"{name!r} is not a gensim-data word-vector model; known: {', '.join(GENSIM_DATA_VECTORS)}")
+    path = gensim_data_dir() / name / f"{name}.gz"
+    if not path.is_file():
+        raise MissingAssetError(
+            f"gensim-data model {name!r} is not downloaded: looked for {str(path)!r}. Download it once with "
+            f"`python -m gensim.downloader --download {name}` (gensim fetches and checksums it; refzsl never "
+            "downloads)")
+    return path
+
+
+def resolve_vectors(path_or_name, *, root=None):
+    """The file a word-vector argument names: a path, an asset name (``word2vec``/``glove``) or a gensim-data name.
+
+    Raises
+    ------
+    MissingAssetError
+        If the file does not exist; the message names what was looked for and how to get it.
+    """
+    return _resolve(path_or_name, root)
+
 
 # The one in-process memo of word vectors (compact-cache reads included): clear_vector_cache() empties it.
 _CACHE = {}
@@ -106,7 +174,7 @@ def detect_format(path):
 
     Notes
     -----
-    ``.bin``/``.bin.gz`` → word2vec binary; ``.kv``/``.model`` → gensim; other
+    ``.bin``/``.bin.gz`` and gensim-data's binary ``NAME.gz`` → word2vec binary; ``.kv``/``.model`` → gensim; other
     files are text: a first line of exactly two integers is a word2vec header,
     anything else is GloVe (no header).
     """
@@ -114,6 +182,8 @@ def detect_format(path):
     name = path.name.lower()
     if name.endswith((".bin", ".bin.gz")):
         return "word2vec_binary"
+    if name.endswith(".gz") and GENSIM_DATA_VECTORS.get(name[:-3]) == "word2vec_binary":
+        return "word2vec_binary"  # gensim-data's NAME.gz files carry no format in their name
     if name.endswith((".kv", ".model")):
         return "gensim"
     with _open(path, "rt") as handle:
@@ -127,10 +197,12 @@ def _resolve(path_or_asset_name, root):
     if str(path_or_asset_name) in _VECTOR_ASSETS:
         return config.asset_path(str(path_or_asset_name), root=root)
     path = Path(path_or_asset_name).expanduser()
+    if str(path_or_asset_name) in GENSIM_DATA_VECTORS and not path.exists():
+        return gensim_data_path(str(path_or_asset_name))
     if not path.is_file():
         raise MissingAssetError(
-            f"Word-vector file not found: {str(path)!r} (pass an existing file or one of the asset "
-            f"names {', '.join(_VECTOR_ASSETS)})")
+            f"Word-vector file not found: {str(path)!r} (pass an existing file, one of the asset "
+            f"names {', '.join(_VECTOR_ASSETS)}, or a gensim-data name such as word2vec-google-news-300)")
     return path
 
 
@@ -140,9 +212,10 @@ def load_word_vectors(path_or_asset_name, *, root=None, fmt="auto", limit=None, 
     Parameters
     ----------
     path_or_asset_name : str or Path
-        A file, or the asset name ``"word2vec"`` / ``"glove"`` resolved under the
+        A file; the asset name ``"word2vec"`` / ``"glove"`` resolved under the
         data root (``vectors/GoogleNews-vectors-negative300-subset.bin``,
-        ``vectors/glove.6B.50d-subset.txt``).
+        ``vectors/glove.6B.50d-subset.txt``; the package ships the first); or a
+        gensim-data name (:data:`GENSIM_DATA_VECTORS`, resolved by :func:`gensim_data_path`).
     root : str or Path, optional
         Data root for asset names (default ``$REFZSL_DATA``).
     fmt : {"auto", "word2vec_binary", "word2vec_text", "glove", "gensim"}
