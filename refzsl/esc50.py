@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from ._util.aliases import module_getattr
 from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
 from ._util.files import check_output_folder
 from .config import DATA_ROOT_ENV
@@ -17,6 +18,10 @@ from .experiments.esc50 import (ACOUSTIC_MODELS, FEATURE_SOURCES, OUTPUT_FORMATS
                                 plot_confusion, run_esc50, write_results)
 from .models._ranksgd import UPDATE_RULES
 from .models.bilinear import NORMALIZATIONS
+
+# The runner's names, which this module held before it became a command only: ``refzsl.esc50.X``
+# still finds them in :mod:`refzsl.experiments.esc50`.
+__getattr__ = module_getattr(__name__, f"{__package__}.experiments.esc50")
 
 
 # -- command line ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 
+from ._util.aliases import module_getattr
 from ._util.checks import positive_int
 from ._util.files import check_output_file, is_npz_with
 from .acoustic.extraction import extract_files, find_audio_files
@@ -15,6 +16,10 @@ from .audio.frontend import SHORT_POLICIES
 from .audio.io import RESAMPLE_FILTERS
 from .datasets.esc50 import extract_esc50
 from .exceptions import OutputError, RefzslError
+
+# The runner's names, which this module held before it became a command only: ``refzsl.extract.X``
+# still finds them in :mod:`refzsl.acoustic.extraction`.
+__getattr__ = module_getattr(__name__, f"{__package__}.acoustic.extraction")
 
 
 def build_parser():

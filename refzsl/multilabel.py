@@ -8,9 +8,14 @@ import json
 import sys
 from pathlib import Path
 
+from ._util.aliases import module_getattr
 from ._util.checks import non_negative_float, non_negative_int, positive_float, positive_int
 from .experiments.audioset_multilabel import DEFAULTS as AUDIOSET_DEFAULTS
 from .experiments.multilabel import DEFAULTS, SYSTEMS, _load_inputs, format_mean_table, format_table, run
+
+# The runner's names, which this module held before it became a command only: ``refzsl.multilabel.X``
+# still finds them in :mod:`refzsl.experiments.multilabel`.
+__getattr__ = module_getattr(__name__, f"{__package__}.experiments.multilabel")
 
 
 def _fold(text):

@@ -7,10 +7,15 @@ import argparse
 import json
 import sys
 
+from ._util.aliases import module_getattr
 from ._util.checks import non_negative_int, positive_int
 from .exceptions import RefzslError
 from .experiments.openset import evaluate_esc50, format_results, select_settings
 from .models import conse
+
+# The runner's names, which this module held before it became a command only: ``refzsl.openset.X``
+# still finds them in :mod:`refzsl.experiments.openset`.
+__getattr__ = module_getattr(__name__, f"{__package__}.experiments.openset")
 
 
 def build_parser():

@@ -19,6 +19,9 @@ from refzsl.audio.io import load_audio
 from refzsl.datasets.esc50 import ESC50
 from refzsl.acoustic.extraction import extract_files
 
+# Every test here reads ESC-50 audio and YAMNet from the data root.
+pytestmark = pytest.mark.assets
+
 YAMNET_SHA256 = "8eec7358c3f55ada644e036791dfad6dfc8e87a2781d461233b6d8645c74ff3c"
 
 # ESC-50 class -> the YAMNet (AudioSet) display names that are that sound: the class itself and its

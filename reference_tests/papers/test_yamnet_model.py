@@ -12,6 +12,9 @@ from refzsl.acoustic.embedders import YAMNet, get_embedder
 from refzsl.audio.frontend import waveform_to_patches
 from refzsl.audio.params import YAMNET
 
+# Every test here reads the YAMNet model file from the data root.
+pytestmark = pytest.mark.assets
+
 SHARED_SHA256 = "8eec7358c3f55ada644e036791dfad6dfc8e87a2781d461233b6d8645c74ff3c"
 
 

@@ -305,3 +305,14 @@ def test_params_round_trip():
     assert model.set_params(pooling="uniform").pooling == "uniform"
     with pytest.raises(ValueError, match="Invalid parameter"):
         model.set_params(alpha=1)
+
+
+def test_verbose_reports_each_epoch_on_stderr(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 3, 5)).astype(np.float32)
+    Y = np.zeros((8, 3), dtype=np.uint8)
+    Y[np.arange(8), np.arange(8) % 3] = 1
+    TemporalAttentionZSL(n_components=2, n_epochs=2, random_state=0, verbose=True).fit(X, Y, rng.normal(size=(3, 4)))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert [line.split(":")[0] for line in captured.err.splitlines()] == ["epoch 1/2", "epoch 2/2"]

@@ -69,3 +69,30 @@ def test_folded_package_refuses_unknown_names():
     import refzsl.semantic
     with pytest.raises(AttributeError, match="no_such_name"):
         refzsl.semantic.no_such_name
+
+
+# Public names (``__all__`` before the layers, commit 16cd9ce) of modules that became commands or lost a
+# function to the one AudioSet table; each must still resolve from its old module.
+OLD_PUBLIC_NAMES = {
+    "refzsl.esc50": ("refzsl.experiments.esc50", ["DEFAULT_GRID", "load_features", "select_hyper_parameters",
+                                                  "evaluate_split", "run_esc50", "format_table"]),
+    "refzsl.extract": ("refzsl.acoustic.extraction", ["FEATURE_VERSION", "AUDIO_EXTENSIONS", "Features",
+                                                      "extract_files", "find_audio_files"]),
+    "refzsl.multilabel": ("refzsl.experiments.multilabel", ["TRAIN_CLIP_FOLDS", "EVAL_CLIP_FOLDS", "micro_f1",
+                                                            "best_threshold", "peak_hit_rate", "run"]),
+    "refzsl.openset": ("refzsl.experiments.openset", ["PUBLISHED_ESC50", "SELECTION_RECIPES", "pseudo_queries",
+                                                      "evaluate_esc50"]),
+}
+
+
+@pytest.mark.parametrize("old, new, name", [(old, new, name) for old, (new, names) in OLD_PUBLIC_NAMES.items()
+                                            for name in names])
+def test_old_public_names_of_command_modules(old, new, name):
+    assert getattr(importlib.import_module(old), name) is getattr(importlib.import_module(new), name)
+
+
+def test_old_names_of_the_yamnet_table():
+    from refzsl.models import conse
+    from refzsl.semantic.ontology import AudioSetEmbeddings
+    assert conse.audioset_vocabulary is conse.yamnet_vocabulary
+    assert conse.AudioSetVocabulary is AudioSetEmbeddings

@@ -91,7 +91,7 @@ def test_verbose_reports_epochs_on_stderr(problem, capsys):
     X, y, Phi = problem
     BilinearZSL(learning_rate=0.1, n_epochs=2, verbose=True).fit(X, y, Phi)
     captured = capsys.readouterr()
-    assert captured.out == "" and "epoch 2/2" in captured.err
+    assert captured.out == "" and "epoch 2/2" in captured.err and captured.err.startswith("[BilinearZSL] epoch 1/2: ")
 
 
 def test_not_fitted():

@@ -63,21 +63,32 @@ FOLDED = {
 }
 
 
-def module_getattr(package):
-    """A module ``__getattr__`` (PEP 562) for the layer package ``package`` (e.g. ``refzsl.semantic``).
+def module_getattr(module, target=None):
+    """A module ``__getattr__`` (PEP 562) that serves the public names of the module that took over.
 
-    It serves the ``__all__`` of the flat module the folder replaced (``semantic.class_embeddings``
-    in ``from refzsl import semantic``), importing that module on first use only, so loading one
-    module of the layer does not load the others.
+    For a layer package that replaced a flat module of the same name (``refzsl.semantic``; the
+    target is then :data:`FOLDED`'s) and for a command module that kept only its parser and
+    ``main`` (``refzsl.esc50``, whose runner is :mod:`refzsl.experiments.esc50`). The target's
+    ``__all__`` is served, the target being imported on first use only, so ``from refzsl import
+    semantic; semantic.class_embeddings(...)`` and ``refzsl.esc50.run_esc50`` keep working without
+    loading every module of the layer at import.
+
+    Parameters
+    ----------
+    module : str
+        ``__name__`` of the module that gets the ``__getattr__``.
+    target : str, optional
+        Full name of the module that serves the names (default: from :data:`FOLDED`).
     """
-    root, _, name = package.rpartition(".")
-    target = f"{root}.{FOLDED[name]}"
+    if target is None:
+        root, _, name = module.rpartition(".")
+        target = f"{root}.{FOLDED[name]}"
 
     def __getattr__(attribute):
-        module = importlib.import_module(target)
-        if attribute in getattr(module, "__all__", ()):
-            return getattr(module, attribute)
-        raise AttributeError(f"module {package!r} has no attribute {attribute!r}")
+        served = importlib.import_module(target)
+        if attribute in getattr(served, "__all__", ()):
+            return getattr(served, attribute)
+        raise AttributeError(f"module {module!r} has no attribute {attribute!r}")
 
     return __getattr__
 

@@ -43,7 +43,6 @@ chosen on validation clips of held-out training classes, see
 
 __all__ = ["TemporalAttentionZSL"]
 
-import sys
 
 import numpy as np
 
@@ -51,6 +50,7 @@ from ..models import _attention_sgd
 from .._util.checks import check_positive_int
 from .base import HyperParameters
 from ._ranksgd import rank_penalties
+from .._util.progress import StepLog
 from .._util.threads import single_threaded_blas
 
 _KERNELS = ("numba", "python")
@@ -329,6 +329,7 @@ class TemporalAttentionZSL(HyperParameters):
     def _run_epochs(self, X, targets, Phi, U, V, rng, decay, options):
         """The SGD epochs of :meth:`fit`: update U and V in place, append to ``loss_curve_``."""
         n_clips = X.shape[0]
+        say = StepLog(enabled=self.verbose)
         for epoch in range(self.n_epochs):
             order = rng.permutation(n_clips)
             epoch_loss = 0.0
@@ -351,8 +352,7 @@ class TemporalAttentionZSL(HyperParameters):
                 raise FloatingPointError(f"The projections stopped being finite at epoch {epoch + 1}: training "
                                          f"diverged. Try a smaller learning_rate (now {self.learning_rate}).")
             self.loss_curve_.append(epoch_loss / n_clips)
-            if self.verbose:
-                print(f"epoch {epoch + 1}/{self.n_epochs}: loss {self.loss_curve_[-1]:.4f}", file=sys.stderr)
+            say(f"epoch {epoch + 1}/{self.n_epochs}: loss {self.loss_curve_[-1]:.4f}")
 
     def _check_fitted(self):
         if not hasattr(self, "U_"):

@@ -7,12 +7,12 @@ makes it zero-shot: the unseen classes enter only through φ(y) at test time.
 
 __all__ = ["BilinearZSL", "NORMALIZATIONS", "NotFittedError"]
 
-import sys
 import time
 
 import numpy as np
 
 from ..models import _ranksgd
+from .._util.progress import StepLog
 from .base import HyperParameters, NotFittedError
 from ..evaluation.metrics import top1_accuracy
 
@@ -175,15 +175,11 @@ class BilinearZSL(HyperParameters):
         rng = np.random.default_rng(self.random_state)
         orders = (rng.permutation(X.shape[0]) for _ in range(self.n_epochs))
         started = time.perf_counter()
+        say = StepLog("BilinearZSL", enabled=self.verbose)
 
         def report(epoch, n_violations):
-            if self.verbose:
-                print(
-                    f"[BilinearZSL] epoch {epoch}/{self.n_epochs}: "
-                    f"{n_violations / X.shape[0]:.2f} violating classes per sample, "
-                    f"{time.perf_counter() - started:.2f} s",
-                    file=sys.stderr,
-                )
+            say(f"epoch {epoch}/{self.n_epochs}: {n_violations / X.shape[0]:.2f} violating classes per sample, "
+                f"{time.perf_counter() - started:.2f} s")
 
         W = _ranksgd.train(
             X,

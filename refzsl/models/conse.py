@@ -161,6 +161,11 @@ def yamnet_vocabulary(recipe=DEFAULT_RECIPE, *, sentence_text=DEFAULT_SENTENCE_T
                      lambda: audioset_embeddings(recipe, classes="yamnet", sentence_text=sentence_text, root=root))
 
 
+# The names of the YAMNet-class table before there was one AudioSet table (old scripts import them).
+audioset_vocabulary = yamnet_vocabulary
+AudioSetVocabulary = AudioSetEmbeddings
+
+
 def _shipped_vocabulary(model):
     """The YAMNet-class table stored in the shipped model (an :class:`AudioSetEmbeddings`)."""
     training = model.training
