@@ -294,8 +294,10 @@ def _scan_compiled(data, record_offsets, path):
     id_span = np.zeros((n, 2), np.int64)
     time_pos = np.zeros((n, 2), np.int64)
     label_counts, frame_counts = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    labels = np.zeros(len(data), np.int64)
-    frame_pos = np.zeros(len(data) // (EMBEDDING_BYTES + 3) + 1, np.int64)
+    # Worst-case room (a label per byte, a frame per 131 bytes), left uninitialised: the scan writes
+    # every entry it reports, and untouched pages cost nothing.
+    labels = np.empty(len(data), np.int64)
+    frame_pos = np.empty(len(data) // (EMBEDDING_BYTES + 3) + 1, np.int64)
     n_labels, n_frames = _audioset_scan.jitted()(buffer, starts, ends, keys, key_offsets, status, id_span,
                                                   time_pos, label_counts, labels, frame_counts, frame_pos)
     if status.any():
