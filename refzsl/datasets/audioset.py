@@ -22,7 +22,10 @@ has no raw embeddings), so dequantised frames live in VGGish's PCA space, as eve
 them. ``dequantize=False`` keeps the uint8 frames.
 
 :func:`read_shard` is a pure function of one shard's path and options that returns arrays
-(:class:`Shard`), so it can be mapped over shards by any executor. :func:`iter_shards` streams a folder
+(:class:`Shard`), so it can be mapped over shards by any executor. It checks every record's CRCs, then
+parses all records in one compiled pass (:mod:`._audioset_scan`, Numba); a shard with a record that pass
+does not read (corrupt, or valid but unusual, e.g. a key given twice) is decoded by the pure-Python
+decoder of :mod:`.tfrecord`, which reads it or names the culprit. :func:`iter_shards` streams a folder
 shard by shard; :func:`write_shard` writes clips in the same format (used by the simulation and tests).
 """
 
