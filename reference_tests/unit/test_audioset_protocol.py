@@ -134,3 +134,12 @@ def test_protocol_runs_end_to_end_on_a_small_corpus(tmp_path, data_root):
                          "GLE", "--max-per-class", "5", "--json", str(out)]) == 0
     saved = json.loads(out.read_text())
     assert list(saved["results"]) == ["GLE"] and saved["corpus"]["after_undersampling"] == 300
+    # Setting 2 proper: the user's own clip embeddings (16-d here) replace the released ones.
+    clips = load_single_label_clips(tmp_path / "shards")
+    mine = tmp_path / "mine.npz"
+    np.savez(mine, video_ids=clips.video_ids, start_seconds=clips.start_seconds,
+             embeddings=np.random.default_rng(0).normal(size=(len(clips.video_ids), 16)))
+    own = run_audioset(features=tmp_path / "shards", setting=2, recipes=("WLE",), data_root=data_root,
+                       max_per_class=5, acoustic_features=mine, clips=clips)
+    assert own["corpus"]["acoustic_dimension"] == 16 and "the user's own clip embeddings" in own["deviations"][0]
+    assert own["folds"] == report["folds"]

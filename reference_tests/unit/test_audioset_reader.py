@@ -218,3 +218,66 @@ def test_frames_in_another_encoding_take_the_generic_path(tmp_path):
     path = tmp_path / "other.tfrecord"
     path.write_bytes(frame_record(payload))
     np.testing.assert_array_equal(read_shard(path, dequantize=False).frames, frames)
+
+
+def _odd_but_valid_records():
+    """Clips encoded unlike TensorFlow: unpacked labels and float, keys in reverse order, unknown fields."""
+    unknown = _varint(9 << 3 | 0) + _varint(300) + _varint(10 << 3 | 5) + b"\x00\x00\x80\x3f"
+    entry = lambda key, value: _field(1, unknown + _field(2, value) + _field(1, key))  # value before key
+    feature_bytes = lambda value: _field(1, _field(1, value))
+    feature_float = lambda value: _field(2, _varint(1 << 3 | 5) + struct.pack("<f", value))
+    labels = _field(3, b"".join(_varint(1 << 3 | 0) + _varint(v) for v in (526, 0, 12)) + unknown)
+    context = (entry(b"video_id", feature_bytes(b"odd")) + entry(b"end_time_seconds", feature_float(7.5))
+               + entry(b"labels", labels) + entry(b"start_time_seconds", feature_float(2.5))
+               + entry(b"unused", feature_bytes(b"x")))
+    frames = np.arange(3 * 128, dtype=np.uint32).astype(np.uint8).reshape(3, 128)
+    frame_list = b"".join(_field(1, _field(1, _field(1, row.tobytes())) + unknown) for row in frames)
+    odd = unknown + _field(2, entry(b"audio_embedding", frame_list)) + _field(1, context)
+    # The same key twice (protobuf: the last wins): valid, left to the generic decoder by the scan.
+    twice = audioset.encode_clip("twice", 0, 10, [5], frames[:1])
+    twice = twice + _field(1, entry(b"video_id", feature_bytes(b"again")))
+    return [odd, audioset.encode_clip("plain", 1.0, 11.0, [], frames[:2]), twice]
+
+
+def test_compiled_scan_equals_its_plain_twin_and_the_generic_decoder(tf_fixtures, tmp_path):
+    from refzsl.datasets import _audioset_scan
+
+    folder, _ = tf_fixtures
+    odd_path = tmp_path / "odd.tfrecord"
+    odd_path.write_bytes(b"".join(frame_record(p) for p in _odd_but_valid_records()[:2]))
+    for path in [folder / "a.tfrecord", folder / "b.tfrecord", folder / "c.tfrecord", odd_path]:
+        data = path.read_bytes()
+        offsets = np.array([offset for offset, _ in tfrecord.iter_records(data)], np.int64)
+        compiled = audioset._scan_compiled(data, offsets, str(path))
+        generic = audioset._decode_generic(data, str(path), "raise", [])
+        assert compiled is not None, path  # every record here is in the shape the scan reads
+        for name in ("video_ids", "start_seconds", "end_seconds", "label_offsets", "labels", "frame_offsets",
+                     "frames", "record_offsets"):
+            np.testing.assert_array_equal(getattr(compiled, name), getattr(generic, name), err_msg=f"{path} {name}")
+        buffer = np.frombuffer(data, np.uint8)
+        lengths = np.array([len(p) for _, p in tfrecord.iter_records(data)], np.int64)
+        keys = np.frombuffer(b"".join(_audioset_scan.KEYS), np.uint8)
+        key_offsets = np.cumsum([0] + [len(k) for k in _audioset_scan.KEYS]).astype(np.int64)
+        outputs = []
+        for scan in (_audioset_scan.scan_records, _audioset_scan.jitted()):
+            arrays = [np.zeros(len(offsets), np.int8), np.zeros((len(offsets), 2), np.int64),
+                      np.zeros((len(offsets), 2), np.int64), np.zeros(len(offsets), np.int64),
+                      np.zeros(len(data), np.int64), np.zeros(len(offsets), np.int64), np.zeros(len(data), np.int64)]
+            used = scan(buffer, offsets + 12, offsets + 12 + lengths, keys, key_offsets, *arrays)
+            outputs.append((used, arrays))
+        assert outputs[0][0] == outputs[1][0]
+        for plain, jit in zip(outputs[0][1], outputs[1][1]):
+            np.testing.assert_array_equal(plain, jit)
+    odd = read_shard(odd_path, dequantize=False)
+    assert odd.video_ids.tolist() == ["odd", "plain"] and odd.clip_labels(0).tolist() == [526, 0, 12]
+    assert odd.start_seconds.tolist() == [2.5, 1.0] and odd.end_seconds.tolist() == [7.5, 11.0]
+
+
+def test_records_the_scan_leaves_alone_are_read_generically(tmp_path):
+    path = tmp_path / "twice.tfrecord"
+    path.write_bytes(b"".join(frame_record(p) for p in _odd_but_valid_records()))
+    data = path.read_bytes()
+    offsets = np.array([offset for offset, _ in tfrecord.iter_records(data)], np.int64)
+    assert audioset._scan_compiled(data, offsets, str(path)) is None
+    shard = read_shard(path, dequantize=False)
+    assert shard.video_ids.tolist() == ["odd", "plain", "again"] and shard.clip_labels(2).tolist() == [5]

@@ -22,7 +22,10 @@ has no raw embeddings), so dequantised frames live in VGGish's PCA space, as eve
 them. ``dequantize=False`` keeps the uint8 frames.
 
 :func:`read_shard` is a pure function of one shard's path and options that returns arrays
-(:class:`Shard`), so it can be mapped over shards by any executor. :func:`iter_shards` streams a folder
+(:class:`Shard`), so it can be mapped over shards by any executor. It checks every record's CRCs, then
+parses all records in one compiled pass (:mod:`._audioset_scan`, Numba); a shard with a record that pass
+does not read (corrupt, or valid but unusual, e.g. a key given twice) is decoded by the pure-Python
+decoder of :mod:`.tfrecord`, which reads it or names the culprit. :func:`iter_shards` streams a folder
 shard by shard; :func:`write_shard` writes clips in the same format (used by the simulation and tests).
 """
 
@@ -264,6 +267,61 @@ def read_shard(path, *, dequantize=True, on_error="raise"):
     with open(path, "rb") as stream:
         data = stream.read()
     tail = []
+    record_offsets = np.array([offset for offset, _ in iter_records(data, path=path, on_error=on_error,
+                                                                    skipped=tail)], dtype=np.int64)
+    shard = _scan_compiled(data, record_offsets, path)
+    if shard is None:  # some record is corrupt or unusual: the generic decoder reads or names it
+        tail = []
+        shard = _decode_generic(data, path, on_error, tail)
+    shard.skipped.extend((path, offset, reason) for offset, reason in tail)
+    shard.skipped.sort(key=lambda item: item[1])
+    if dequantize:
+        shard.frames = _dequantize_frames(shard.frames)
+    return shard
+
+
+def _scan_compiled(data, record_offsets, path):
+    """The shard's clips by the compiled scan (:mod:`._audioset_scan`), or None if a record needs the
+    generic decoder. ``record_offsets`` are the CRC-checked records' header offsets."""
+    from . import _audioset_scan
+
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    n = len(record_offsets)
+    lengths = buffer[(record_offsets[:, None] + np.arange(8)).ravel()].view("<u8").astype(np.int64) if n else \
+        np.zeros(0, np.int64)
+    starts = record_offsets + 12
+    ends = starts + lengths
+    keys = np.frombuffer(b"".join(_audioset_scan.KEYS), dtype=np.uint8)
+    key_offsets = np.concatenate([[0], np.cumsum([len(key) for key in _audioset_scan.KEYS])]).astype(np.int64)
+    status = np.zeros(n, np.int8)
+    id_span = np.zeros((n, 2), np.int64)
+    time_pos = np.zeros((n, 2), np.int64)
+    label_counts, frame_counts = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    # Worst-case room (a label per byte, a frame per 131 bytes), left uninitialised: the scan writes
+    # every entry it reports, and untouched pages cost nothing.
+    labels = np.empty(len(data), np.int64)
+    frame_pos = np.empty(len(data) // (EMBEDDING_BYTES + 3) + 1, np.int64)
+    n_labels, n_frames = _audioset_scan.jitted()(buffer, starts, ends, keys, key_offsets, status, id_span,
+                                                  time_pos, label_counts, labels, frame_counts, frame_pos)
+    if status.any():
+        return None
+    try:
+        video_ids = [data[first:first + length].decode("utf-8", errors="replace") for first, length in id_span]
+    except UnicodeDecodeError:
+        return None
+    times = buffer[(time_pos.reshape(-1, 1) + np.arange(4)).ravel()].view("<f4").reshape(n, 2) if n else \
+        np.zeros((0, 2), np.float32)
+    label_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(label_counts, out=label_offsets[1:])
+    frame_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(frame_counts, out=frame_offsets[1:])
+    frames = buffer[frame_pos[:n_frames, None] + np.arange(EMBEDDING_BYTES)]
+    return Shard(np.array(video_ids, dtype=str), times[:, 0].copy(), times[:, 1].copy(), label_offsets,
+                 labels[:n_labels].copy(), frame_offsets, frames, record_offsets, [path], [])
+
+
+def _decode_generic(data, path, on_error, tail):
+    """The shard's clips by the pure-Python decoder (uint8 frames); raises or skips as ``on_error`` says."""
     video_ids, starts, ends, label_lists, frame_chunks, offsets, skipped = [], [], [], [], [], [], []
     for offset, payload in iter_records(data, path=path, on_error=on_error, skipped=tail):
         try:
@@ -279,15 +337,11 @@ def read_shard(path, *, dequantize=True, on_error="raise"):
         label_lists.append(labels)
         frame_chunks.append(frames)
         offsets.append(offset)
-    skipped.extend((path, offset, reason) for offset, reason in tail)
-    skipped.sort(key=lambda item: item[1])
-
     label_offsets = np.zeros(len(video_ids) + 1, dtype=np.int64)
     np.cumsum([len(labels) for labels in label_lists], out=label_offsets[1:])
     frame_offsets = np.zeros(len(video_ids) + 1, dtype=np.int64)
     np.cumsum([len(chunk) // EMBEDDING_BYTES for chunk in frame_chunks], out=frame_offsets[1:])
-    frames = np.frombuffer(b"".join(frame_chunks), dtype=np.uint8).reshape(-1, EMBEDDING_BYTES)
-    frames = _dequantize_frames(frames) if dequantize else frames.copy()
+    frames = np.frombuffer(b"".join(frame_chunks), dtype=np.uint8).reshape(-1, EMBEDDING_BYTES).copy()
     labels = np.fromiter((label for labels in label_lists for label in labels), dtype=np.int64,
                          count=int(label_offsets[-1]))
     return Shard(np.array(video_ids, dtype=str), np.array(starts, dtype=np.float32),
