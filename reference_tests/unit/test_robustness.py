@@ -365,15 +365,10 @@ def test_patches_as_a_stream_equal_whole_waveform_patches(seconds):
         np.testing.assert_array_equal(np.concatenate(blocks), whole)
 
 
-def test_long_stereo_file_streams_to_the_same_features(tmp_path):
-    """A file read in blocks of 4096 frames gives the clip's features of a whole-file read."""
+def test_a_stereo_file_read_in_small_blocks_gives_the_whole_file_waveform(tmp_path):
+    """Blocks of 4096 frames give :func:`load_audio`'s waveform (itself compared with resampy in test_audio)."""
     from refzsl.audio import io
-    clip = write_tone(tmp_path / "long.wav", seconds=20.0, rate_hz=44100, channels=2)
-    whole = io.load_audio(clip)
+    clip = write_tone(tmp_path / "long.wav", seconds=6.0, rate_hz=44100, channels=2)
     pieces = list(io.iter_audio(clip, block_frames=4096))
-    assert len(pieces) > 200
-    np.testing.assert_array_equal(np.concatenate(pieces), whole)
-    samples, rate = soundfile.read(clip)
-    import resampy
-    np.testing.assert_allclose(whole, resampy.resample(samples.mean(axis=1), rate, 16000).astype(np.float32),
-                               rtol=0, atol=1e-6)
+    assert len(pieces) > 60
+    np.testing.assert_array_equal(np.concatenate(pieces), io.load_audio(clip))
