@@ -126,6 +126,11 @@ def _damage(kind, path):
     elif kind == "mistyped metadata":
         meta["classes"] = "dog"
         _write_model(path, parts, meta)
+    elif kind == "zip flags say encrypted":  # found by the property suite: zipfile raises RuntimeError
+        data = bytearray(SHIPPED_MODEL.read_bytes())
+        central = data.index(b"PK\x01\x02")
+        data[central + 8] |= 1  # general purpose flag, bit 0: encrypted
+        path.write_bytes(bytes(data))
     elif kind == "unknown fitted attribute":
         meta["estimator"]["fitted"]["extra_"] = 1
         _write_model(path, parts, meta)
@@ -144,6 +149,7 @@ def _damage(kind, path):
     ("pickled array", "cannot be read without pickle"),
     ("mistyped metadata", "metadata 'classes' is a str, expected a list"),
     ("unknown fitted attribute", r"unknown fitted attributes \['extra_'\]"),
+    ("zip flags say encrypted", r"unreadable .npz archive \(RuntimeError"),
 ])
 def test_damaged_model_files_raise_one_error_naming_file_and_problem(tmp_path, kind, message):
     path = _damage(kind, tmp_path / "model.npz")
@@ -248,6 +254,13 @@ def test_a_damaged_cache_file_reads_as_absent_with_a_warning(tmp_path, damage):
     np.savez(path, matrix=np.array([[1.0, np.nan]]))
     with pytest.warns(UserWarning, match="NaN or Inf"):
         assert read_cached_npz(path) is None
+    np.savez(path)  # a zip directory damaged to list no member reads as an empty archive (property suite)
+    with pytest.warns(UserWarning, match="lacks any array"):
+        assert read_cached_npz(path) is None
+    np.savez(path, matrix=np.ones((2, 2)))
+    with pytest.warns(UserWarning, match=r"lacks \['known'\]"):
+        assert read_cached_npz(path, names=("matrix", "known")) is None
+    assert read_cached_npz(path, names=("matrix",))["matrix"].shape == (2, 2)
 
 
 @pytest.mark.assets

@@ -545,7 +545,8 @@ class PrototypeBilinearScorer:
             return {name: np.asarray(value) for name, value in vars(fitted.estimator_).items()
                     if name.endswith("_") and not isinstance(value, str)}
 
-        state = _cached_table("prototype_bilinear", key, build)
+        state = _cached_table("prototype_bilinear", key, build,
+                              names=("W_", "n_iter_", "n_classes_", "n_features_in_", "n_semantic_features_"))
         estimator = BilinearZSL(learning_rate=self.learning_rate, n_epochs=self.n_epochs,
                                 random_state=self.random_state)
         for name, value in state.items():

@@ -247,7 +247,7 @@ def _part_table(part, classes, *, root, vectors, remove_stopwords, unit_words, s
             "remove_stopwords": remove_stopwords, "unit_words": unit_words,
         }).encode()).hexdigest()[:24]
         path = config.cache_dir() / "semantic" / f"audioset_{part}_{key}.npz"
-        stored = read_cached_npz(path)  # None if absent or damaged (then rebuilt)
+        stored = read_cached_npz(path, names=("matrix", "n_known", "n_missing"))  # None if absent or damaged
         if stored is not None:
             return stored["matrix"], stored["n_known"], stored["n_missing"]
 
@@ -325,11 +325,11 @@ DEFAULT_SENTENCE_TEXT = "name"
 _TABLE_VERSION = 1
 
 
-def _cached_table(kind, key_data, build):
-    """A float32 matrix built once and kept under ``cache_dir()/openvocab`` (atomic write)."""
+def _cached_table(kind, key_data, build, names=None):
+    """Arrays built once and kept under ``cache_dir()/openvocab`` (atomic write); ``names``: those it must hold."""
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
     path = config.cache_dir() / "openvocab" / f"{kind}_{key}.npz"
-    stored = read_cached_npz(path)  # None if absent or damaged (then rebuilt)
+    stored = read_cached_npz(path, names=names)  # None if absent or damaged (then rebuilt)
     if stored is not None:
         return stored
     arrays = build()
@@ -452,7 +452,7 @@ def _build_vocabulary(recipe, sentence_text, root):
             matrix, known, _ = _part_embeddings(part, texts, root=root)
             return {"matrix": matrix.astype(np.float32), "known": known}
 
-        table = _cached_table("audioset", key, build)
+        table = _cached_table("audioset", key, build, names=("matrix", "known"))
         blocks.append(semantic.l2_normalise_rows(table["matrix"]))
         covered &= table["known"].astype(bool)
     embeddings = np.concatenate(blocks, axis=1).astype(np.float32)
