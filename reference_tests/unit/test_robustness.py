@@ -385,3 +385,10 @@ def test_a_stereo_file_read_in_small_blocks_gives_the_whole_file_waveform(tmp_pa
     pieces = list(io.iter_audio(clip, block_frames=4096))
     assert len(pieces) > 60
     np.testing.assert_array_equal(np.concatenate(pieces), io.load_audio(clip))
+
+
+@pytest.mark.parametrize("n, frames", [(0, 0), (1, 0), (399, 0), (400, 1), (560, 2), (400 + 160 * 200, 201)])
+def test_log_mel_of_any_length_has_one_row_per_whole_frame(n, frames):
+    from refzsl.audio.frontend import log_mel_spectrogram
+    log_mel = log_mel_spectrogram(np.full(n, 0.1, dtype=np.float32))
+    assert log_mel.shape == (frames, 64) and np.isfinite(log_mel).all()
