@@ -127,7 +127,8 @@ def test_corrupt_cache_entry_is_recomputed(clips, tmp_path):
     (entry,) = cache.rglob("*.npy")
     entry.write_bytes(entry.read_bytes()[:50])
     embedder = StandInEmbedder()
-    second = extract_files(clips[:1], embedder=embedder, cache=cache)
+    with pytest.warns(UserWarning, match="is damaged .*; recomputed"):
+        second = extract_files(clips[:1], embedder=embedder, cache=cache)
     assert embedder.calls == 1
     np.testing.assert_array_equal(first.clip_embeddings, second.clip_embeddings)
 

@@ -211,12 +211,14 @@ def check_output_folder(folder, *, option):
     return folder
 
 
-def read_cached_npz(path, *, check=None):
+def read_cached_npz(path, *, names=None, check=None):
     """The arrays of a cache ``.npz``, or None when absent or damaged (then with a warning: it is rebuilt).
 
     Parameters
     ----------
     path : Path
+    names : iterable of str, optional
+        Arrays the cache must hold (a damaged zip directory can hide members); default: at least one.
     check : callable, optional
         ``check(arrays)`` raises (any exception) when the arrays are not what the cache should hold.
     """
@@ -227,6 +229,9 @@ def read_cached_npz(path, *, check=None):
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
+        missing = sorted(set(names or ()) - set(arrays))
+        if missing or not arrays:
+            raise ValueError(f"the archive lacks {missing or 'any array'}")
         if check is not None:
             check(arrays)
         for name, value in arrays.items():

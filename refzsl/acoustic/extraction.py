@@ -194,12 +194,30 @@ _ENTRY_TAG = b"refzsl-sha256:"
 _ENTRY_TRAILER = len(_ENTRY_TAG) + 32
 
 
+class _HashingWriter:
+    """A binary stream that passes writes on and hashes them (no second copy of a large entry in memory)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.digest = hashlib.sha256()
+
+    def write(self, data):
+        self.digest.update(data)
+        return self.stream.write(data)
+
+
+def _write_entry(stream, entry):
+    """Write a cache entry: ``.npy`` of ``entry``, then its checksum trailer."""
+    writer = _HashingWriter(stream)
+    np.save(writer, entry, allow_pickle=False)
+    stream.write(_ENTRY_TAG + writer.digest.digest())
+
+
 def _entry_bytes(entry):
-    """The bytes of a cache entry: ``.npy`` of ``entry``, then its checksum trailer."""
+    """The bytes of a cache entry (:func:`_write_entry` into memory)."""
     buffer = io.BytesIO()
-    np.save(buffer, entry, allow_pickle=False)
-    body = buffer.getvalue()
-    return body + _ENTRY_TAG + hashlib.sha256(body).digest()
+    _write_entry(buffer, entry)
+    return buffer.getvalue()
 
 
 def _read_entry(path, dim, with_scores):
@@ -209,19 +227,29 @@ def _read_entry(path, dim, with_scores):
     width and finite values.
     """
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:  # into a bytearray: the arrays viewing it stay writeable
+            data = bytearray(os.fstat(handle.fileno()).st_size)
+            data = memoryview(data)[:handle.readinto(data)]  # slices of a memoryview copy nothing
     except FileNotFoundError:
         return None
     except OSError as error:
         return f"unreadable ({error.strerror or error})"
-    body, trailer = data[:-_ENTRY_TRAILER], data[-_ENTRY_TRAILER:]
+    body, trailer = data[:-_ENTRY_TRAILER], bytes(data[-_ENTRY_TRAILER:])
     if len(data) <= _ENTRY_TRAILER or not trailer.startswith(_ENTRY_TAG):
         return "no checksum (truncated or not written by refzsl)"
     if hashlib.sha256(body).digest() != trailer[len(_ENTRY_TAG):]:
         return "checksum mismatch"
     try:
-        entry = np.load(io.BytesIO(body), allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
+        header = io.BytesIO(bytes(body[:4096]))
+        version = np.lib.format.read_magic(header)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(header)
+        count = int(np.prod(shape))
+        if fortran_order or dtype.hasobject or header.tell() + count * dtype.itemsize != len(body):
+            raise ValueError(f"header {shape} {dtype} does not match {len(body)} bytes")
+        entry = np.frombuffer(body, dtype=dtype, count=count, offset=header.tell()).reshape(shape)
+    except (OSError, ValueError, EOFError, TypeError) as error:
         return f"unreadable array ({error})"
     if entry.ndim != 2 or entry.dtype != np.float32 or (entry.shape[1] > dim) != with_scores \
             or entry.shape[1] < dim:
@@ -262,7 +290,7 @@ class _ClipExtractor:
         if entry_path is not None:
             entry = segments if scores is None else np.hstack([segments, scores])
             try:
-                atomic_write(Path(entry_path), lambda stream: stream.write(_entry_bytes(entry)))
+                atomic_write(Path(entry_path), lambda stream: _write_entry(stream, entry))
             except OSError as error:  # a full or read-only cache costs speed, never the result
                 warnings.warn(f"cannot write the cache entry {entry_path!r} ({error.strerror or error}); "
                               "this clip is not cached", stacklevel=2)

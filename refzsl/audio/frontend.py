@@ -256,13 +256,17 @@ def _log_mel(waveform, params):
                                    float(params.mel_min_hz), float(params.mel_max_hz))
     window = periodic_hann(window_length)
     mel = np.empty((frames.shape[0], params.num_mel_bins))
-    padded = np.zeros((min(_FRAMES_PER_STEP, frames.shape[0]), fft_length))  # zero-padded to the FFT length
-    for start in range(0, frames.shape[0], _FRAMES_PER_STEP):
-        stop = min(start + _FRAMES_PER_STEP, frames.shape[0])
-        windowed = padded[:stop - start]
-        np.multiply(frames[start:stop], window, out=windowed[:, :window_length])
-        spectrum = np.fft.rfft(windowed, axis=1)
-        np.matmul(np.abs(spectrum[:, bins]), weights, out=mel[start:stop])
+    step = max(1, min(_FRAMES_PER_STEP, frames.shape[0]))
+    # Buffers reused by every step: no allocation in the loop.
+    padded = np.zeros((step, fft_length))  # frames zero-padded to the FFT length
+    spectrum = np.empty((step, fft_length // 2 + 1), dtype=np.complex128)
+    magnitude = np.empty((step, weights.shape[0]))
+    for start in range(0, frames.shape[0], step):
+        count = min(step, frames.shape[0] - start)
+        np.multiply(frames[start:start + count], window, out=padded[:count, :window_length])
+        np.fft.rfft(padded[:count], axis=1, out=spectrum[:count])
+        np.abs(spectrum[:count, bins], out=magnitude[:count])
+        np.matmul(magnitude[:count], weights, out=mel[start:start + count])
     mel += params.log_offset
     return np.log(mel, out=mel)
 

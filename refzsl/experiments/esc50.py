@@ -44,6 +44,7 @@ from ..config import DATA_ROOT_ENV
 from ..datasets.esc50 import CATEGORIES
 from ..evaluation.metrics import confusion_matrix, mean_average_precision, top1_accuracy
 from ..models._ranksgd import UPDATE_RULES
+from .._util.files import atomic_write
 from .._util.progress import StepLog
 from .._util.threads import single_threaded_blas
 from ..models.bilinear import NORMALIZATIONS
@@ -526,7 +527,8 @@ def write_results(results, out_dir, *, formats=OUTPUT_FORMATS):
     written = []
     for fmt in formats:
         path = out_dir / f"{_stem(results)}.{fmt}"
-        path.write_text(writers[fmt](results), encoding="utf-8")
+        text = writers[fmt](results).encode("utf-8")
+        atomic_write(path, lambda stream: stream.write(text))  # never a half-written results file
         written.append(path)
     return written
 

@@ -49,7 +49,7 @@ import numpy as np
 from .. import config
 
 from .._util.cache import content_key
-from .._util.files import atomic_write, file_fingerprint
+from .._util.files import file_fingerprint, read_cached_npz, write_cache
 from ..semantic.ontology import (DEFAULT_RECIPE, DEFAULT_SENTENCE_TEXT, SENTENCE_TEXTS, AudioSetClass,
                                  AudioSetEmbeddings, _memoised, audioset_embeddings, label_embeddings)
 from ..semantic.recipes import OOV_POLICIES
@@ -427,14 +427,18 @@ class PrototypeBilinear:
 _CACHE_VERSION = 2
 
 
-def _cached_arrays(kind, key_data, build):
-    """Arrays ``build()`` returns, kept under ``cache_dir()/openvocab`` by content (atomic write)."""
+def _cached_arrays(kind, key_data, build, names):
+    """Arrays ``build()`` returns, kept under ``cache_dir()/openvocab`` by content (atomic write).
+
+    A damaged cache file (or one lacking any of ``names``) is rebuilt with a warning; an unwritable
+    cache folder costs a warning, never the run.
+    """
     path = config.cache_dir() / "openvocab" / f"{kind}_{content_key(key_data)}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
+    stored = read_cached_npz(path, names=names)
+    if stored is not None:
+        return stored
     arrays = build()
-    atomic_write(path, lambda stream: np.savez(stream, **arrays))
+    write_cache(path, lambda stream: np.savez(stream, **arrays))
     return arrays
 
 
@@ -582,7 +586,7 @@ class PrototypeBilinearScorer:
             # Every attribute as an array (a str or an int as a 0-d one): an .npz without pickle.
             return {name: np.asarray(value) for name, value in fitted.estimator_.get_fitted_state().items()}
 
-        state = _cached_arrays("prototype_bilinear", key, build)
+        state = _cached_arrays("prototype_bilinear", key, build, names=BilinearZSL._fitted_attributes)
         return BilinearZSL.from_state(params, {name: value.item() if value.ndim == 0 else value
                                                for name, value in state.items()})
 

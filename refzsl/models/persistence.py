@@ -8,8 +8,6 @@ files), the training classes with their φ, and the versions.
 
 import json
 import sys
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,7 +313,7 @@ def _read_model_file(path):
     except ValueError as error:  # numpy's message would advise allow_pickle, which must never be used here
         raise _damaged(path, "it holds an object (pickled) array, which cannot be read without pickle; "
                              "refzsl model files hold numbers and JSON only") from error
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+    except Exception as error:  # any other failure to parse the archive (zip, zlib, EOF, "encrypted" flags...)
         raise _damaged(path, f"unreadable .npz archive ({type(error).__name__}: {error})") from error
     if "metadata" not in contents:
         raise _damaged(path, "the archive has no metadata")

@@ -321,7 +321,7 @@ def _part_table(part, texts, *, root, vectors_path, remove_stopwords, unit_words
                            "source": semantic.source_fingerprint(part, root=root, vectors=vectors_path,
                                                                  sentence_model=sentence_model)})
         path = config.cache_dir() / "semantic" / f"audioset_{part}_{key}.npz"
-        stored = read_cached_npz(path)  # None if absent or damaged (then rebuilt)
+        stored = read_cached_npz(path, names=("matrix", "n_known", "n_missing"))  # None if absent or damaged
         if stored is not None:
             return stored["matrix"], stored["n_known"], stored["n_missing"]
     means, n_known, missing = _part_embeddings(part, texts, root=root, vectors_path=vectors_path,
