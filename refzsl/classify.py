@@ -484,6 +484,20 @@ class ZeroShotClassifier:
         """
         return self.scorer.score(self.embed(files), check_labels(labels))
 
+    def none_of_these(self, files, labels):
+        """Whether no candidate label fits each file (``refzsl classify --none-of-these``).
+
+        Decided on ConSE's best score among the labels, with the settings and threshold of
+        :data:`refzsl.models.conse.DEFAULTS` (chosen on validation, never on ESC-50), whatever
+        method ranks the labels. A hint, not a verdict: see the README's measured precision and recall.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_files,), dtype=bool]
+        """
+        from .models import conse
+        return conse.none_of_these(conse.ConSEScorer(root=self.root).score(self.embed(files), check_labels(labels)))
+
     def predict(self, files, labels, *, top_k=None):
         """Ranked labels with scores, for each file.
 

@@ -63,6 +63,8 @@ def build_parser():
     classify.add_argument("--method", choices=METHODS,
                           help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, needs the sentence "
                                "extra; bilinear with --model, or when asked: the ESC-50-trained model)")
+    classify.add_argument("--none-of-these", action="store_true",
+                          help="also say when no label fits a file (threshold chosen on validation; a hint)")
     classify.add_argument("--top", type=positive_int, metavar="K", help="show the best K labels (default: all)")
     classify.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
     classify.add_argument("--pad-short", action="store_true",
@@ -234,7 +236,8 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
     return model
 
 
-def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None):
+def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_short=False, cache=True, root=None,
+                 none_of_these=False):
     """Rank labels for audio files; the work of ``refzsl classify``.
 
     ``method`` defaults to ``"bilinear"`` when a ``model`` file is given, else to
@@ -245,7 +248,8 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
     dict
         ``{"method", "model", "labels", "results": [{"file", "ranking": [{"label", "score"}]}]}``;
         ``model`` is the model file the method used (the bilinear model, or the shipped
-        open-vocabulary model).
+        open-vocabulary model). With ``none_of_these`` each result also has ``"none_of_these"`` (bool,
+        :meth:`refzsl.classify.ZeroShotClassifier.none_of_these`).
     """
     from .classify import DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
     from .models.conse import OPENVOCAB_MODEL_PATH
@@ -256,10 +260,12 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, pad_shor
                                                     short_policy="pad" if pad_short else "error", cache=cache)
     rankings = classifier.predict(files, labels, top_k=top_k)
     used = (model or DEFAULT_MODEL_PATH) if classifier.method == "bilinear" else OPENVOCAB_MODEL_PATH
-    return {"method": classifier.method, "model": str(used),
-            "labels": labels,
-            "results": [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
-                        for path, ranking in zip(files, rankings)]}
+    results = [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
+               for path, ranking in zip(files, rankings)]
+    if none_of_these:
+        for item, rejected in zip(results, classifier.none_of_these(files, labels)):
+            item["none_of_these"] = bool(rejected)
+    return {"method": classifier.method, "model": str(used), "labels": labels, "results": results}
 
 
 def format_predictions(result):
@@ -267,7 +273,7 @@ def format_predictions(result):
     lines = []
     width = max(len(label) for label in result["labels"])
     for item in result["results"]:
-        lines.append(item["file"])
+        lines.append(item["file"] + ("  (none of these labels seems to fit)" if item.get("none_of_these") else ""))
         for rank, entry in enumerate(item["ranking"], start=1):
             lines.append(f"  {rank:>2}. {entry['label']:<{width}}  {entry['score']:+.4f}")
     return "\n".join(lines)
@@ -318,7 +324,7 @@ def main(argv=None):
             if args.command == "classify":
                 result = run_classify(files=args.files, labels=args.labels, model=args.model, method=args.method,
                                       top_k=args.top, pad_short=args.pad_short, cache=not args.no_cache,
-                                      root=args.data_root)
+                                      root=args.data_root, none_of_these=args.none_of_these)
                 print(json.dumps(result, indent=1) if args.json else format_predictions(result))
             else:
                 model = run_train(output=args.output, pack=args.pack, esc50=args.esc50, csv_path=args.csv,
