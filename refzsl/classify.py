@@ -4,7 +4,7 @@ What a practitioner wants: audio files and candidate class names nobody
 trained on in, a ranking of the names out::
 
     from refzsl.classify import ZeroShotClassifier
-    classifier = ZeroShotClassifier.from_pretrained()          # method "fused", shipped model
+    classifier = ZeroShotClassifier.from_pretrained()          # method "conse", shipped model
     classifier.predict(["clip.wav"], ["siren", "dog", "rain"], top_k=2)
     # [[('siren', 1.93), ('rain', 0.41)]]
     ZeroShotClassifier.from_pretrained(method="bilinear")       # the shipped ESC-50 model
@@ -92,10 +92,10 @@ LABEL_RECIPES = ("WLE", "GLE", "WLE+GLE")
 #: ``fused`` (ConSE + prototype) are the open-vocabulary scorers of :mod:`refzsl.conse`.
 METHODS = ("bilinear", "conse", "prototype", "fused")
 
-#: Method used when none is given: ConSE fused with the prototype bilinear model, the winner of the
-#: AudioSet-side validation of :func:`refzsl.openset.select_settings` (see :data:`refzsl.conse.DEFAULTS`).
-#: It needs the sentence extra; ``bilinear`` does not.
-DEFAULT_METHOD = "fused"
+#: Method used when none is given: ConSE, the winner of the validation of
+#: :func:`refzsl.experiments.openset.select_settings` (fusion weight 1.0 beat every mix with the prototype
+#: bilinear; see :data:`refzsl.models.conse.DEFAULTS`). It needs the sentence extra; ``bilinear`` does not.
+DEFAULT_METHOD = "conse"
 
 # --------------------------------------------------------------------------------------------
 # Labels

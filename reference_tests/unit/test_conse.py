@@ -44,7 +44,7 @@ def test_conse_decision_function_ranks_the_label_of_the_top_class_first():
     winners = np.array([3, 7, 11, 0, 19])
     scores[np.arange(5), winners] = 0.95
     labels = phi[[3, 7, 11, 0, 19]] * 2.5  # scale does not matter: cosine
-    cos = conse.ConSE(n_top=1).decision_function(scores, phi, labels)
+    cos = conse.ConSE(n_top=1, n_neighbours=0).decision_function(scores, phi, labels)
     assert cos.shape == (5, 5)
     np.testing.assert_array_equal(cos.argmax(axis=1), np.arange(5))
     np.testing.assert_allclose(np.diag(cos), 1.0)
@@ -56,7 +56,7 @@ def test_conse_cosine_ignores_a_labels_undefined_zero_part():
     scores = np.array([[0.9, 0.1]])
     full = np.array([[1.0, 0.0, 0.6, 0.8]])
     partial = np.array([[0.0, 0.0, 0.6, 0.8]])  # first part unknown: judged on the second part only
-    model = conse.ConSE(n_top=1)
+    model = conse.ConSE(n_top=1, n_neighbours=0)
     np.testing.assert_allclose(model.decision_function(scores, phi, full), [[1.0]])
     np.testing.assert_allclose(model.decision_function(scores, phi, partial), [[1.0]])
 
@@ -191,7 +191,7 @@ def test_csls_pulls_down_a_hub_label_close_to_many_reference_classes():
     phi = np.array([[1.0, 0.1, 0.0], [1.0, -0.1, 0.0], [1.0, 0.0, 0.1], [0.0, 1.0, 0.0]])
     labels = np.array([[1.0, 0.0, 0.0], [0.3, 1.0, 0.0]])   # "hub" and "specific"
     scores = np.array([[0.05, 0.05, 0.05, 0.6]])             # class 3 fires, but φ̂ leans to the hub
-    plain = conse.ConSE(n_top=4).decision_function(scores, phi, labels)
+    plain = conse.ConSE(n_top=4, n_neighbours=0).decision_function(scores, phi, labels)
     corrected = conse.ConSE(n_top=4, n_neighbours=3).decision_function(scores, phi, labels)
     assert np.argmax(plain[0]) == 0 and np.argmax(corrected[0]) == 1
     # CSLS = 2 cos − r(x) − r(y), r = mean of the K largest cosines to the reference classes
