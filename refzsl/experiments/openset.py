@@ -24,6 +24,8 @@ Layers as :mod:`refzsl.esc50`: :func:`build_parser`, :func:`run` (returns a dict
 import json
 import sys
 import time
+import warnings
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -79,7 +81,6 @@ def default_recordings():
     The fixtures are found in a source checkout (``reference_tests/fixtures``); the freedesktop
     sounds where Debian's ``sound-theme-freedesktop`` installs them.
     """
-    from pathlib import Path
     fixtures = Path(__file__).resolve().parents[2] / "reference_tests" / "fixtures"
     return pseudo_clips.reference_recordings(fixtures if fixtures.is_dir() else None)
 
@@ -92,7 +93,6 @@ def _reference_audio(recordings, root):
     if not recordings:
         raise ValueError("No reference recordings to fit the pseudo-clips on: install sound-theme-freedesktop "
                          "(/usr/share/sounds/freedesktop) or pass recordings=[...]")
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # interface sounds shorter than a patch are padded
         features = extract_files(recordings, root=root, short_policy="pad")
@@ -147,7 +147,8 @@ def rejection_metrics(best_scores, absent, threshold):
             "accuracy": float(np.mean(rejected == absent)), "n_cases": int(absent.size)}
 
 
-def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5, 7, 10), poolings=("mean", "max", "top3"),
+def select_settings(*, root=None, recipes=SELECTION_RECIPES, n_tops=(1, 2, 3, 5, 7, 10),
+                    poolings=("mean", "max", "top3"),
                     n_neighbours=(0, 5, 10, 25), learning_rates=(0.03, 0.1, 0.3), n_epochs=(20,),
                     bilinear_neighbours=(0, 5, 25), fusion_weights=tuple(np.round(np.linspace(0.0, 1.0, 11), 2)),
                     n_draws=8, n_held_out=50, recordings=None, seed=0, progress=False):
@@ -445,7 +446,8 @@ def _selection_lines(selection):
              f"{scheme['n_held_out']} hidden classes (of {scheme['n_candidates']}); Top-1 unseen / seen / mean",
              f"strengths fitted on {statistics['n_recordings']} non-ESC-50 recordings "
              f"({statistics['n_event_patches']} event patches), quartiles: {quartiles}", "",
-             "| ConSE recipe | BSE text | T | pooling | CSLS K | unseen | seen | Top-1 |", "|---|---|---|---|---|---|---|---|"]
+             "| ConSE recipe | BSE text | T | pooling | CSLS K | unseen | seen | Top-1 |",
+             "|---|---|---|---|---|---|---|---|"]
 
     def row(r):
         return (f"| {r['recipe']} | {r['sentence_text']} | {r['n_top']} | {r['pooling']} | {r['n_neighbours']} | "
