@@ -214,3 +214,21 @@ def test_label_words_missing_from_the_vectors(env):
     assert caught.value.missing == {"qzxv wrrbl": ["qzxv", "wrrbl"]}
     with pytest.raises(OutOfVocabularyError, match="barking"):
         conse.label_embeddings(["dog barking"], "WLE+BSE", root=env, oov="error")
+
+
+def test_yamnet_ancestors_follow_the_ontology(env):
+    from refzsl.semantic.ontology import yamnet_ancestors
+    vocabulary = conse.audioset_vocabulary("WLE", root=env)
+    ancestors = yamnet_ancestors(root=env)
+    assert len(ancestors) == 521
+    bark = vocabulary.names.index("Bark")
+    assert {vocabulary.names[i] for i in ancestors[bark]} == {"Animal", "Domestic animals, pets", "Dog"}
+    assert ancestors[vocabulary.names.index("Speech")].size == 0
+
+
+def test_classify_says_none_of_these_for_a_dog_against_unfitting_labels(env, data_root):
+    from refzsl.classify import ZeroShotClassifier
+    dog = data_root / "esc50" / "audio" / "1-100032-A-0.ogg"
+    classifier = ZeroShotClassifier.from_pretrained(root=env)
+    assert classifier.none_of_these([dog], ["siren", "rain", "engine"]).tolist() == [True]
+    assert classifier.none_of_these([dog], ["siren", "rain", "engine", "dog"]).tolist() == [False]
