@@ -4,7 +4,7 @@ What a practitioner wants: audio files and candidate class names nobody
 trained on in, a ranking of the names out::
 
     from refzsl.classify import ZeroShotClassifier
-    classifier = ZeroShotClassifier.from_pretrained()          # method "fused", shipped model
+    classifier = ZeroShotClassifier.from_pretrained()          # method "conse", shipped model
     classifier.predict(["clip.wav"], ["siren", "dog", "rain"], top_k=2)
     # [[('siren', 1.93), ('rain', 0.41)]]
     ZeroShotClassifier.from_pretrained(method="bilinear")       # the shipped ESC-50 model
@@ -93,10 +93,11 @@ LABEL_RECIPES = ("WLE", "GLE", "WLE+GLE")
 #: ``fused`` (ConSE + prototype) are the open-vocabulary scorers of :mod:`refzsl.conse`.
 METHODS = ("bilinear", "conse", "prototype", "fused")
 
-#: Method used when none is given: ConSE fused with the prototype bilinear model, the winner of the
-#: AudioSet-side validation of :func:`refzsl.openset.select_settings` (see :data:`refzsl.conse.DEFAULTS`).
-#: It runs on the core install: its sentence encoder is :mod:`refzsl.semantic.minilm` with int8 weights.
-DEFAULT_METHOD = "fused"
+#: Method used when none is given: ConSE, the winner of the validation of
+#: :func:`refzsl.experiments.openset.select_settings` (fusion weight 1.0 beat every mix with the prototype
+#: bilinear; see :data:`refzsl.models.conse.DEFAULTS`). It runs on the core install: its sentence encoder is
+#: :mod:`refzsl.semantic.minilm` with int8 weights.
+DEFAULT_METHOD = "conse"
 
 # --------------------------------------------------------------------------------------------
 # Labels
@@ -491,6 +492,20 @@ class ZeroShotClassifier:
             As :meth:`predict`.
         """
         return self.scorer.score(self.embed(files), check_labels(labels))
+
+    def none_of_these(self, files, labels):
+        """Whether no candidate label fits each file (``refzsl classify --none-of-these``).
+
+        Decided on ConSE's best score among the labels, with the settings and threshold of
+        :data:`refzsl.models.conse.DEFAULTS` (chosen on validation, never on ESC-50), whatever
+        method ranks the labels. A hint, not a verdict: see the README's measured precision and recall.
+
+        Returns
+        -------
+        np.ndarray [shape=(n_files,), dtype=bool]
+        """
+        from .models import conse
+        return conse.none_of_these(conse.ConSEScorer(root=self.root).score(self.embed(files), check_labels(labels)))
 
     def predict(self, files, labels, *, top_k=None):
         """Ranked labels with scores, for each file.

@@ -69,6 +69,8 @@ def build_parser():
     classify.add_argument("--method", choices=METHODS,
                           help=f"scoring method (default: {DEFAULT_METHOD}, open vocabulary, runs on the core "
                                "install; bilinear with --model, or when asked: the ESC-50-trained model)")
+    classify.add_argument("--none-of-these", action="store_true",
+                          help="also say when no label fits a file (threshold chosen on validation; a hint)")
     classify.add_argument("--top", type=positive_int, metavar="K", help="show the best K labels (default: all)")
     output_format = classify.add_mutually_exclusive_group()
     output_format.add_argument("--json", action="store_true", help="write JSON to stdout instead of a table")
@@ -270,7 +272,7 @@ def run_train(*, output, pack=None, esc50=False, csv_path=None, exclude_classes=
 
 
 def run_classify(*, files, labels, model=None, method=None, top_k=None, short_policy="pad", cache=True,
-                 root=None, timeline=None):
+                 root=None, timeline=None, none_of_these=False):
     """Rank labels for audio files; the work of ``refzsl classify``.
 
     ``method`` defaults to ``"bilinear"`` when a ``model`` file is given, else to
@@ -285,7 +287,9 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, short_po
     dict
         ``{"method", "model", "labels", "results": [{"file", "ranking": [{"label", "score"}]}],
         "errors": [{"file", "error"}]}``; ``model`` is the model file the method used (the bilinear
-        model, or the shipped open-vocabulary model); ``errors`` lists the files that failed.
+        model, or the shipped open-vocabulary model); ``errors`` lists the files that failed. With
+        ``none_of_these`` each result also has ``"none_of_these"`` (bool,
+        :meth:`refzsl.classify.ZeroShotClassifier.none_of_these`).
     """
     from .classify import DEFAULT_MODEL_PATH, ZeroShotClassifier, parse_labels
     from .models.conse import OPENVOCAB_MODEL_PATH
@@ -309,6 +313,10 @@ def run_classify(*, files, labels, model=None, method=None, top_k=None, short_po
     result["results"] = [{"file": str(path), "ranking": [{"label": label, "score": score} for label, score in ranking]}
                          for path, ranking in zip(files, rankings) if ranking is not None]
     result["errors"] = [{"file": path, "error": _one_line(error)} for path, error in failures]
+    if none_of_these and result["results"]:
+        usable = [item["file"] for item in result["results"]]
+        for item, rejected in zip(result["results"], classifier.none_of_these(usable, labels)):
+            item["none_of_these"] = bool(rejected)
     return result
 
 
@@ -317,7 +325,7 @@ def format_predictions(result):
     lines = []
     width = max(len(label) for label in result["labels"])
     for item in result["results"]:
-        lines.append(item["file"])
+        lines.append(item["file"] + ("  (none of these labels seems to fit)" if item.get("none_of_these") else ""))
         for window in item.get("timeline", ()):  # one line a window, best label first
             ranked = ", ".join(f"{entry['label']} {entry['score']:+.3f}" for entry in window["ranking"])
             lines.append(f"  {window['start']:>8.2f}-{window['end']:<8.2f} {ranked}")
@@ -384,6 +392,8 @@ def main(argv=None):
         parser.error("--recipe auto needs --select")  # exits with code 2
     if args.command == "classify" and args.timeline is not None and args.timeline < 0.48:
         parser.error(f"--timeline {args.timeline:g}: a window must be at least the patch hop, 0.48 s")
+    if args.command == "classify" and args.timeline is not None and args.none_of_these:
+        parser.error("--none-of-these decides per file; it does not go with --timeline")
     if args.command == "data":
         from .datacheck import run_command
         try:
@@ -399,7 +409,8 @@ def main(argv=None):
             if args.command == "classify":
                 result = run_classify(files=args.files, labels=args.labels, model=args.model, method=args.method,
                                       top_k=args.top, short_policy="pad" if args.pad_short else args.short_policy,
-                                      cache=not args.no_cache, root=args.data_root, timeline=args.timeline)
+                                      cache=not args.no_cache, root=args.data_root, timeline=args.timeline,
+                                      none_of_these=args.none_of_these)
                 if result["results"] or args.json:
                     print(json.dumps(result, indent=1) if args.json
                           else format_csv(result) if args.csv else format_predictions(result))

@@ -243,12 +243,12 @@ def test_shipped_model_is_the_default_of_bilinear(env, data_root, capsys):
     assert result["results"][0]["ranking"][0]["label"] == "dog"
 
 
-def test_default_method_is_fused_with_the_shipped_openvocab_model(env, data_root, capsys):
+def test_default_method_is_conse_with_the_shipped_openvocab_model(env, data_root, capsys):
     from refzsl.models.conse import OPENVOCAB_MODEL_PATH
     dog = data_root / "esc50" / "audio" / "1-100032-A-0.ogg"
     assert main(["classify", str(dog), "--labels", "rain, dog, siren, church bells", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert (result["method"], result["model"]) == ("fused", str(OPENVOCAB_MODEL_PATH))
+    assert (result["method"], result["model"]) == ("conse", str(OPENVOCAB_MODEL_PATH))
     assert result["results"][0]["ranking"][0]["label"] == "dog"
 
 

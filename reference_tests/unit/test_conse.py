@@ -7,7 +7,6 @@ import pytest
 
 from refzsl.models import conse
 from refzsl.models.bilinear import NotFittedError
-from refzsl.experiments.openset import pseudo_queries
 from refzsl.openset import build_parser
 
 
@@ -45,7 +44,7 @@ def test_conse_decision_function_ranks_the_label_of_the_top_class_first():
     winners = np.array([3, 7, 11, 0, 19])
     scores[np.arange(5), winners] = 0.95
     labels = phi[[3, 7, 11, 0, 19]] * 2.5  # scale does not matter: cosine
-    cos = conse.ConSE(n_top=1).decision_function(scores, phi, labels)
+    cos = conse.ConSE(n_top=1, n_neighbours=0).decision_function(scores, phi, labels)
     assert cos.shape == (5, 5)
     np.testing.assert_array_equal(cos.argmax(axis=1), np.arange(5))
     np.testing.assert_allclose(np.diag(cos), 1.0)
@@ -57,7 +56,7 @@ def test_conse_cosine_ignores_a_labels_undefined_zero_part():
     scores = np.array([[0.9, 0.1]])
     full = np.array([[1.0, 0.0, 0.6, 0.8]])
     partial = np.array([[0.0, 0.0, 0.6, 0.8]])  # first part unknown: judged on the second part only
-    model = conse.ConSE(n_top=1)
+    model = conse.ConSE(n_top=1, n_neighbours=0)
     np.testing.assert_allclose(model.decision_function(scores, phi, full), [[1.0]])
     np.testing.assert_allclose(model.decision_function(scores, phi, partial), [[1.0]])
 
@@ -177,22 +176,57 @@ def test_prototype_bilinear_errors():
         conse.PrototypeBilinear().fit(np.ones((3, 4)), np.ones((2, 5)))
 
 
-def test_pseudo_queries_give_each_class_its_target_logit():
+def test_top3_pooling_averages_each_classs_three_strongest_patches():
+    patches = np.array([[0.1, 0.9], [0.5, 0.0], [0.3, 0.0], [0.2, 0.6], [0.4, 0.3]])
+    pooled = conse.pool_patch_scores([patches], "top3")
+    np.testing.assert_allclose(pooled, [[(0.5 + 0.4 + 0.3) / 3, (0.9 + 0.6 + 0.3) / 3]])
+    # a clip shorter than 3 patches averages what it has
+    np.testing.assert_allclose(conse.pool_patch_scores([patches[:2]], "top3"), [[0.3, 0.45]])
+    with pytest.raises(ValueError, match="'median'"):
+        conse.pool_patch_scores([patches], "median")
+
+
+def test_csls_pulls_down_a_hub_label_close_to_many_reference_classes():
+    # Reference classes: three near "a" (a hub direction) and one exactly on "b".
+    phi = np.array([[1.0, 0.1, 0.0], [1.0, -0.1, 0.0], [1.0, 0.0, 0.1], [0.0, 1.0, 0.0]])
+    labels = np.array([[1.0, 0.0, 0.0], [0.3, 1.0, 0.0]])   # "hub" and "specific"
+    scores = np.array([[0.05, 0.05, 0.05, 0.6]])             # class 3 fires, but φ̂ leans to the hub
+    plain = conse.ConSE(n_top=4, n_neighbours=0).decision_function(scores, phi, labels)
+    corrected = conse.ConSE(n_top=4, n_neighbours=3).decision_function(scores, phi, labels)
+    assert np.argmax(plain[0]) == 0 and np.argmax(corrected[0]) == 1
+    # CSLS = 2 cos − r(x) − r(y), r = mean of the K largest cosines to the reference classes
+    cos = conse.masked_cosine(conse.ConSE(n_top=4).embed(scores, phi), labels)
+    r_labels = np.sort(conse.masked_cosine(phi, labels), axis=0)[-3:].mean(axis=0)
+    r_clip = np.sort(conse.masked_cosine(conse.ConSE(n_top=4).embed(scores, phi), phi), axis=1)[:, -3:].mean()
+    np.testing.assert_allclose(corrected, 2 * cos - r_clip - r_labels[None, :])
+
+
+@pytest.mark.parametrize("k", [-1, 1.5, True])
+def test_hubness_correction_rejects_a_bad_k(k):
+    with pytest.raises(ValueError, match="n_neighbours"):
+        conse.ConSE(n_neighbours=k).decision_function(np.ones((1, 2)), np.eye(2), np.eye(2))
+
+
+def test_prototype_bilinear_hubness_correction_subtracts_the_labels_neighbourhood():
     rng = np.random.default_rng(0)
-    weights, bias = rng.normal(size=(16, 5)), rng.normal(size=5)
-    embeddings, scores = pseudo_queries(weights, bias, target_logit=2.0)
-    assert embeddings.shape == (5, 16) and scores.shape == (5, 5)
-    assert np.all(embeddings >= 0)
-    np.testing.assert_allclose(np.diag(scores), 1 / (1 + np.exp(-2.0)))
+    prototypes, phi = rng.normal(size=(12, 6)), rng.normal(size=(12, 4))
+    model = conse.PrototypeBilinear(n_epochs=3, n_neighbours=0).fit(prototypes, phi)
+    clips, labels = rng.normal(size=(5, 6)), rng.normal(size=(3, 4))
+    plain = model.decision_function(clips, labels)
+    model.n_neighbours = 4
+    reference = model.estimator_.decision_function(prototypes, labels)
+    expected = 2 * plain - np.sort(reference, axis=0)[-4:].mean(axis=0)[None, :]
+    np.testing.assert_allclose(model.decision_function(clips, labels), expected)
 
 
-def test_pseudo_queries_reject_a_class_without_positive_weight():
-    weights = np.array([[1.0, -1.0], [0.5, -2.0]])
-    with pytest.raises(ValueError, match=r"\[1\]"):
-        pseudo_queries(weights, np.zeros(2))
+def test_none_of_these_rejects_clips_whose_best_score_is_below_the_threshold():
+    scores = np.array([[0.2, 0.1], [0.6, 0.3], [0.5, 0.5]])
+    np.testing.assert_array_equal(conse.none_of_these(scores, 0.5), [True, False, False])
+    with pytest.raises(ValueError, match="NaN"):
+        conse.none_of_these(np.array([[np.nan]]), 0.5)
 
 
-@pytest.mark.parametrize("argv", [["--pooling", "median"], ["--draws", "0"]])
+@pytest.mark.parametrize("argv", [["--pooling", "max"], ["--draws", "0"]])
 def test_openset_parser_rejects_bad_options(argv):
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv)

@@ -80,7 +80,7 @@ OLD_PUBLIC_NAMES = {
                                                       "extract_files", "find_audio_files"]),
     "refzsl.multilabel": ("refzsl.experiments.multilabel", ["TRAIN_CLIP_FOLDS", "EVAL_CLIP_FOLDS", "micro_f1",
                                                             "best_threshold", "peak_hit_rate", "run"]),
-    "refzsl.openset": ("refzsl.experiments.openset", ["PUBLISHED_ESC50", "SELECTION_RECIPES", "pseudo_queries",
+    "refzsl.openset": ("refzsl.experiments.openset", ["PUBLISHED_ESC50", "SELECTION_RECIPES",
                                                       "evaluate_esc50"]),
 }
 

@@ -27,7 +27,7 @@ from .vectors import resolve_vectors
 __all__ = [
     "AudioSetClass", "ESC50_TO_AUDIOSET", "load_ontology", "audioset_classes", "esc50_audioset_classes",
     "esc50_descriptions", "CLASS_SETS", "SENTENCE_TEXTS", "AudioSetEmbeddings", "yamnet_classes",
-    "audioset_embeddings", "label_embeddings",
+    "audioset_embeddings", "label_embeddings", "yamnet_ancestors",
 ]
 
 # ESC-50 class (target order, underscores as spaces) -> AudioSet ontology class name (all 50 distinct).
@@ -482,3 +482,40 @@ def _build_label_embeddings(labels, recipe, root, fallback, oov):
         warnings.warn(f"Recipe {recipe}: skipped unknown words {missing} (the other parts still embed them)",
                       RuntimeWarning, stacklevel=5)  # the caller of label_embeddings (via the memo)
     return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def yamnet_ancestors(*, root=None):
+    """For each of YAMNet's 521 classes, the YAMNet classes above it in the AudioSet ontology.
+
+    The ontology is a graph (a class may have several parents, e.g. "Cat" under "Domestic
+    animals, pets" only, "Dog" likewise); every class reachable upwards counts, and only those
+    that are YAMNet outputs are returned ("Animal" is, the abstract "Human sounds" is not).
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Data root (YAMNet class map, ``audioset/ontology.json``).
+
+    Returns
+    -------
+    tuple [521] of np.ndarray [dtype=int64]
+        Sorted YAMNet column indices of each class's ancestors (empty for top-level classes).
+    """
+    with open(config.asset_path("audioset_ontology", root=root), encoding="utf8") as handle:
+        entries = json.load(handle)
+    parents = {}
+    for entry in entries:
+        for child in entry.get("child_ids", ()):
+            parents.setdefault(child, set()).add(entry["id"])
+    mids = [cls.mid for cls in yamnet_classes(root=root)]
+    column = {mid: index for index, mid in enumerate(mids)}
+    ancestors = []
+    for mid in mids:
+        seen, stack = set(), list(parents.get(mid, ()))
+        while stack:
+            parent = stack.pop()
+            if parent not in seen:
+                seen.add(parent)
+                stack.extend(parents.get(parent, ()))
+        ancestors.append(np.array(sorted(column[p] for p in seen if p in column), dtype=np.int64))
+    return tuple(ancestors)
