@@ -495,12 +495,17 @@ def plot_soundscape(path, *, waveform, sample_rate_hz, reference, curves, thresh
     axes[1].set_yticks(range(len(shown)), shown)
     axes[1].set_ylim(-0.6, max(len(shown), 1) - 0.4)
     axes[1].set_ylabel("reference")
-    centres = (np.asarray(starts) + np.asarray(ends)) / 2
+    # Each segment's value is drawn over the span it stands for, so the curves line up with the events.
+    edges = np.append(np.asarray(starts, dtype=np.float64), ends[-1])
     for axis, (system, system_curves) in zip(axes[2:], curves.items()):
+        others = False
         for index, name in enumerate(class_names):
-            style = dict(linewidth=2.0) if name in shown else dict(linewidth=0.8, alpha=0.5)
-            axis.step(centres, system_curves[:, index], where="mid", color=colour[name],
-                      label=name if name in shown else None, **style)
+            if name in shown:
+                axis.stairs(system_curves[:, index], edges, color=colour[name], linewidth=2.0, label=name)
+            else:
+                axis.stairs(system_curves[:, index], edges, color=colour[name], linewidth=0.8, alpha=0.5,
+                            label=None if others else "other candidate classes")
+                others = True
         if system in thresholds:
             axis.axhline(thresholds[system], color="black", linestyle="--", linewidth=1)
         axis.set_ylabel(f"{system}\nc_t(y)")
