@@ -56,11 +56,11 @@ def test_real_soundscapes_mix_and_embed(data_root, tmp_path, session_cache):
 
 @pytest.mark.assets
 @pytest.mark.slow
-def test_toy_run_of_the_comparison(data_root, tmp_path, session_cache):
+def test_toy_run_of_the_comparison(data_root):
     pytest.importorskip("sed_eval")
     from refzsl.experiments.soundscapes import format_table, run
 
-    result = run(root=data_root, folder=session_cache / "soundscapes-test", n_train=80, n_validation=40, n_test=40,
+    result = run(root=data_root, n_train=80, n_validation=40, n_test=40,
                  n_supervised=80, n_epochs=3, test_fold=1)
     systems = result["systems"]
     assert set(systems) == {"attention", "uniform", "zero-rule", "supervised"}
