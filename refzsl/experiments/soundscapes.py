@@ -241,7 +241,9 @@ def run(*, root=None, folder=None, systems=SYSTEMS, progress=False, keep_curves=
     dict
         ``"setup"``, ``"systems"`` ({name: metrics as :func:`refzsl.experiments.multilabel.run`, plus
         ``"breakdown"`` and ``"sed"``}), ``"timing"`` (seconds to draw and mix, to extract, to train
-        and evaluate), and with ``keep_curves`` ``"test"`` (the Soundscapes) and ``"curves"``.
+        and evaluate), and with ``keep_curves`` ``"test"`` (the test Soundscapes), ``"curves"`` ({system:
+        test activity curves (n, T, C)}), ``"class_names"`` (all classes) and ``"segment_starts"``,
+        ``"segment_ends"``.
 
     Raises
     ------
