@@ -261,3 +261,20 @@ def test_scaper_mixes_a_soundscape(tmp_path):
     mix_soundscapes(soundscapes, paths=paths, clip_ids=list(sources), class_names=list(sources),
                     folder=tmp_path / "out")
     assert soundscapes.audio_paths[0].stat().st_mtime_ns == before  # kept, not remixed
+
+
+def test_command_parser():
+    from refzsl.experiments.soundscapes import DEFAULTS
+    from refzsl.soundscapes import build_parser
+
+    args = build_parser().parse_args([])
+    for key, value in DEFAULTS.items():
+        if key not in ("test_fold", "seed"):
+            assert getattr(args, key) == value, key
+    assert args.test_folds == [DEFAULTS["test_fold"]] and args.seeds == [DEFAULTS["seed"]]
+    args = build_parser().parse_args(["--test-folds", "0,3", "--seeds", "0,1", "--no-overlap"])
+    assert args.test_folds == [0, 3] and args.seeds == [0, 1] and args.allow_overlap is False
+    assert build_parser().parse_args(["--test-folds", "all"]).test_folds == [0, 1, 2, 3, 4]
+    for bad in (["--test-folds", "5"], ["--seeds", "x"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(bad)
