@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._util.checks import check_positive_int
 from .._util.files import atomic_write
 
 __all__ = ["BACKGROUND_CLASSES", "SoundscapeRecipe", "Event", "SoundscapeSpec", "Soundscapes",
@@ -180,10 +181,11 @@ def draw_soundscapes(n_soundscapes, *, targets, event_clips, background_clips, s
     Raises
     ------
     ValueError
-        If event and background classes overlap, no clip is eligible (an event clip needs an
+        If ``n_soundscapes`` is not a positive integer, event and background classes overlap, no clip is eligible (an event clip needs an
         active span of at least ``event_seconds[0]``, a background one ``min_background_activity``),
         or there are fewer event classes than ``max(n_events)``.
     """
+    check_positive_int(n_soundscapes, "n_soundscapes")
     recipe.check()
     rng = np.random.default_rng(random_state)
     targets, spans = np.asarray(targets), np.asarray(spans, dtype=np.float64)
