@@ -1,6 +1,6 @@
 """Shared fixtures: the data root, and the policy for tests that need it.
 
-Tests that read ``../shared/assets``-style data take the ``data_root`` fixture.
+Tests that read a data root (REFZSL_DATA) take the ``data_root`` fixture.
 Without ``REFZSL_DATA`` they skip, unless ``REFZSL_REQUIRE_ASSETS=1`` (as in CI),
 where a missing data root fails the test instead of hiding it.
 """
