@@ -265,7 +265,8 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     """
     from ..config import asset_path
     from .esc50 import ESC50
-    from ..acoustic.extraction import extract_esc50, extract_files
+    from ..acoustic.extraction import extract_files
+    from .esc50 import extract_esc50
     from ..semantic.ontology import esc50_descriptions
     from ..semantic.recipes import ESC50_WORD_FALLBACK, PARTS, class_embeddings, get_recipe
     from ..semantic.vectors import load_word_vectors

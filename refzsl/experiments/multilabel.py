@@ -159,7 +159,7 @@ def _zero_rule(Y_validation, Y_test):
 
 def _load_inputs(root, recipe, progress):
     from ..datasets.esc50 import ESC50
-    from ..acoustic.extraction import extract_esc50
+    from ..datasets.esc50 import extract_esc50
     from ..semantic.recipes import ESC50_WORD_FALLBACK, class_embeddings
 
     dataset = ESC50(root)

@@ -238,7 +238,7 @@ def evaluate_esc50(*, root=None, n_tops=(1, 3, 5, 10), settings=None, pooling="m
         class_scores, clip_embeddings = np.asarray(pack.clip_scores, np.float64), pack.clip_embeddings
     else:
         if features is None:
-            from ..acoustic.extraction import extract_esc50
+            from ..datasets.esc50 import extract_esc50
             features = extract_esc50(root=root, progress=progress)
         if list(features.clip_ids) != [str(clip) for clip in pack.clip_ids]:
             raise ValueError("features must hold ESC-50's 2000 clips in meta/esc50.csv order")
