@@ -232,7 +232,9 @@ def add_parser(commands):
                                description="Check, per feature, which files are present, missing or wrong.")
     actions = data.add_subparsers(dest="action", required=True, metavar="{check}")
     check = actions.add_parser("check", help="report what each feature needs and whether it is there",
-                               description=__doc__.split("\n\n")[0])
+                               description="Report, per feature, which files it reads are present (in the data "
+                                           "root or the package), missing (and how to get them) or wrong; exit 3 "
+                                           "if a feature asked for is not ready.")
     check.add_argument("features", nargs="*", metavar="FEATURE",
                        help=f"features to check: {', '.join(FEATURES)} (default: all)")
     check.add_argument("--data-root", metavar="DIR", help="data root (default: $REFZSL_DATA)")
