@@ -13,9 +13,12 @@ This module holds the ESC-50 side of it:
 - :func:`fold_network`: train (or reuse from the cache) the network of one fold; the cache key
   is the sha256 of the training data that reaches the network, the training classes and every
   training setting.
-- :class:`NetworkPack`: per-fold clip embeddings (float16) of the random and category folds,
-  shipped in ``refzsl/data`` so that ``python -m refzsl.esc50 --acoustic scratch`` runs without
-  the audio or PyTorch; built by ``tools/build_esc50_network_pack.py``.
+- :func:`fold_clip_embeddings`: every clip embedded by a fold's network (cached by its weights).
+- :class:`NetworkFeatures`: what the runner needs, with clip embeddings per fold.
+- the network pack (:func:`save_network_pack`, :func:`load_network_pack`): per-fold clip embeddings
+  (float16) of the random and category folds, shipped in ``refzsl/data`` so that
+  ``python -m refzsl.esc50 --acoustic scratch`` runs without the audio or PyTorch; built by
+  ``tools/build_esc50_network_pack.py``.
 
 ESC-50 is CC BY-NC 3.0 (Piczak 2015), and so is data derived from it (the pack).
 """
@@ -35,8 +38,8 @@ from ..acoustic.training import KINDS as NETWORK_KINDS
 from ..config import PACKAGE_DATA, cache_dir
 
 __all__ = ["NETWORK_KINDS", "CLIP_SECONDS", "LOG_MELS_VERSION", "NETWORK_VERSION", "NETWORK_PACK_PATH",
-           "esc50_log_mels", "esc50_base", "fold_network", "fold_clip_embeddings", "NetworkFeatures", "save_network_pack",
-           "load_network_pack", "network_features", "REDUCED_CHECK", "reduced_check"]
+           "REDUCED_CHECK", "esc50_log_mels", "esc50_base", "fold_network", "fold_clip_embeddings",
+           "NetworkFeatures", "save_network_pack", "load_network_pack", "network_features", "reduced_check"]
 
 #: ESC-50 clips are 5 s (the current release pads or cuts the few originals that are not).
 CLIP_SECONDS = 5.0
