@@ -35,6 +35,7 @@ from ..audio.frontend import _log_mel
 from ..audio.io import load_audio
 from ..audio.params import VGGISH
 from ..acoustic.training import KINDS as NETWORK_KINDS
+from ..acoustic.training import load_network, train_network, training_settings
 from ..config import PACKAGE_DATA, cache_dir
 
 __all__ = ["NETWORK_KINDS", "CLIP_SECONDS", "LOG_MELS_VERSION", "NETWORK_VERSION", "NETWORK_PACK_PATH",
@@ -153,8 +154,6 @@ def fold_network(kind, log_mels, targets, train_classes, *, data_manifest, cache
     -------
     TrainedNetwork
     """
-    from ..acoustic.training import load_network, train_network, training_settings
-
     settings = training_settings(kind, **settings)  # the key holds every effective setting, defaults too
     key = _network_key(kind, train_classes, data_manifest, settings)
     path = cache_dir() / "esc50_networks" / f"{key}.npz"
@@ -235,7 +234,7 @@ class NetworkFeatures:
         key = tuple(sorted(int(c) for c in train_classes))
         if key not in self.fold_embeddings:
             raise ValueError(f"No {self.kind} network was trained on the training classes {list(key)}: the shipped "
-                             "network pack covers the random and category strategies (and P1 Setting 3); pass "
+                             "network pack covers the random and category strategies (and P1 Settings 3 and 4); pass "
                              "--data-root (or set REFZSL_DATA) to train one from the audio (needs refzsl[train])")
         return self.fold_embeddings[key].astype(np.float32)
 
@@ -393,8 +392,8 @@ def network_features(kind, *, base, splits=None, source="pack", root=None, pack_
         fold_embeddings[classes] = fold_clip_embeddings(network, log_mels, data_manifest=data_manifest, cache=cache)
         networks[f"{kind}:{_fold_key(classes)}"] = _network_summary(network)
     return NetworkFeatures(kind, base, fold_embeddings, {
-        "embedder": kind, "source": "trained from the audio", "settings": settings, "networks": networks,
-        "log_mels": data_manifest})
+        "embedder": kind, "source": "trained from the audio", "settings": training_settings(kind, **settings),
+        "networks": networks, "log_mels": data_manifest})
 
 
 def _network_summary(network):
