@@ -98,7 +98,8 @@ def test_triplets_follow_the_constraints():
     frames = np.broadcast_to((np.arange(n_clips)[:, None] * 1000 + np.arange(n_frames)[None, :])[:, :, None],
                              (n_clips, n_frames, 64)).astype(np.float32)
     clips = np.arange(3, n_clips, 2)
-    anchors, positives, negatives, constraints = make_triplets(frames, clips, np.random.default_rng(0))
+    with np.errstate(over="ignore"):  # these "log-mels" are frame numbers: exp() of them overflows (unused)
+        anchors, positives, negatives, constraints = make_triplets(frames, clips, np.random.default_rng(0))
     assert anchors.shape == positives.shape == negatives.shape == (clips.size, 96, 64)
     assert set(np.unique(constraints)) == set(range(len(CONSTRAINTS)))
     anchor_clip, negative_clip = anchors[:, 0, 0] // 1000, negatives[:, 0, 0] // 1000
@@ -185,3 +186,30 @@ def test_manifest_and_round_trip(torch, data, tmp_path):
     np.savez(path, **weights)
     with pytest.raises(ValueError, match="do not match the sha256"):
         load_network(path)
+
+
+def test_fold_networks_are_cached_by_data_classes_and_settings(torch, data, tmp_path, monkeypatch):
+    from refzsl.acoustic import training
+    from refzsl.datasets import esc50_networks
+    from refzsl.datasets.esc50_networks import fold_network
+
+    monkeypatch.setenv("REFZSL_CACHE", str(tmp_path))
+    log_mels, targets = data
+    manifest = {"audio_sha256": "a"}
+    first = fold_network("scratch", log_mels, targets, TRAIN_CLASSES, data_manifest=manifest, **TINY)
+    monkeypatch.setattr(esc50_networks, "train_network", lambda *a, **k: pytest.fail("retrained a cached network"))
+    again = fold_network("scratch", log_mels, targets, TRAIN_CLASSES, data_manifest=manifest, **TINY)
+    assert again.weights_sha256 == first.weights_sha256 and again.manifest["data"] == manifest
+    # Another setting, other classes or other data are other networks (each would be trained).
+    for change in ({"seed": 4}, {"train_classes": (0, 2)}, {"data_manifest": {"audio_sha256": "b"}}):
+        arguments = {"data_manifest": manifest, "train_classes": TRAIN_CLASSES, **TINY, **change}
+        classes = arguments.pop("train_classes")
+        with pytest.raises(pytest.fail.Exception, match="retrained"):
+            fold_network("scratch", log_mels, targets, classes, **arguments)
+    assert training.training_settings("scratch", seed=4)["max_epochs"] == training.DEFAULT_MAX_EPOCHS
+
+
+def test_unknown_training_setting_is_refused():
+    from refzsl.acoustic.training import training_settings
+    with pytest.raises(ValueError, match=r"Unknown triplet training settings \['epochs'\]"):
+        training_settings("triplet", epochs=3)
