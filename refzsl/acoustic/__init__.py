@@ -1,2 +1,3 @@
-"""Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`) and cached extraction of files
-(:mod:`.extraction`)."""
+"""Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`), cached extraction of files
+(:mod:`.extraction`), and VGGish in PyTorch (:mod:`.networks`) trained on seen classes only
+(:mod:`.training`; optional ``train`` extra)."""

@@ -9,7 +9,10 @@ averages, chance, and the ways this run deviates from the papers.
 Features come from the feature pack shipped in ``refzsl/data`` (YAMNet clip
 embeddings and WLE/GLE/WLE+GLE class vectors; :mod:`refzsl.pack`) unless a data
 root is given (``--data-root`` or ``REFZSL_DATA``), in which case they are
-extracted (and cached) from the audio by the same pipeline that built the pack.
+extracted (and cached) from the audio by the same pipeline that built the pack. With
+``--acoustic scratch`` or ``triplet`` each fold gets the clip embeddings of a network trained on
+its training classes only (:mod:`refzsl.datasets.esc50_networks`): from the shipped network pack,
+or trained (cached) from the audio with a data root.
 
 Hyper-parameters (``--select``, the default): for each split, every candidate
 of the grid (λ ∈ {0, 0.01, 1, 10} of P2, learning rates, epochs) is trained on
@@ -328,8 +331,9 @@ def run_esc50(*, protocol="random", embedding="WLE", acoustic="yamnet", features
         ``"random"``/``"category"`` (P2) or ``"setting1"`` … ``"setting4"`` (P1).
     embedding : str
         Semantic recipe, e.g. ``"WLE"``, ``"GLE"``, ``"WLE+GLE"``.
-    acoustic : {"yamnet", "vggish"}
-    features : {"auto", "pack", "audio"} or FeaturePack
+    acoustic : {"yamnet", "vggish", "scratch", "triplet"}
+        ``"scratch"``/``"triplet"``: a network per fold that never heard its test classes (P2 / P4).
+    features : {"auto", "pack", "audio"}, FeaturePack or NetworkFeatures
         Where the features come from (:func:`load_features`), or the features themselves.
     data_root, pack_path : str or Path, optional
     seed : int
