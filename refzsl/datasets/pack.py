@@ -312,8 +312,8 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     MissingAssetError
         Audio, model or vectors absent from the data root.
     """
-    from .esc50 import ESC50
-    from ..acoustic.extraction import extract_esc50, extract_files
+    from .esc50 import ESC50, extract_esc50
+    from ..acoustic.extraction import extract_files
 
     dataset = ESC50(root)
     if clip_ids is None:
