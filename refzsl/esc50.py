@@ -45,7 +45,9 @@ def build_parser():
                        help="P1 setting (3 = P2's category strategy, with P1's numbers)")
     parser.add_argument("--embedding", default="WLE", choices=_recipes(), help="semantic recipe (default WLE)")
     parser.add_argument("--acoustic", default="yamnet", choices=ACOUSTIC_MODELS,
-                        help="acoustic model (default yamnet; vggish needs models/vggish.tflite in the data root)")
+                        help="acoustic model (default yamnet; vggish needs models/vggish.tflite in the data root; "
+                             "scratch/triplet: per-fold networks that never heard the test classes, from the "
+                             "shipped network pack or, with a data root, trained on the audio)")
     parser.add_argument("--features", default="auto", choices=FEATURE_SOURCES,
                         help="pack: the shipped feature pack; audio: extract from --data-root (cached); "
                              "auto (default): audio if a data root is set, else pack")
@@ -84,7 +86,7 @@ def parse_args(argv=None):
         parser.error("--plot writes into --out: give --out DIR")
     if args.features == "audio" and args.data_root is None and not os.environ.get(DATA_ROOT_ENV):
         parser.error(f"--features audio needs --data-root or {DATA_ROOT_ENV}")
-    if args.features == "pack" and args.acoustic != "yamnet":
+    if args.features == "pack" and args.acoustic == "vggish":
         parser.error("the feature pack holds YAMNet embeddings: --acoustic vggish needs --features audio")
     args.protocol = f"setting{args.setting}" if args.setting else (args.strategy or "random")
     return args

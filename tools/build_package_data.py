@@ -72,6 +72,7 @@ BUILT = {
                              "AudioSet ontology class names (CC BY-SA 4.0)"),
     "classifier_esc50_yamnet.npz": ("tools/build_classifier_model.py", "derived from ESC-50: CC BY-NC 3.0"),
     "esc50_yamnet_pack.npz": ("tools/build_esc50_pack.py", "derived from ESC-50: CC BY-NC 3.0"),
+    "esc50_network_pack.npz": ("tools/build_esc50_network_pack.py", "derived from ESC-50: CC BY-NC 3.0"),
 }
 
 

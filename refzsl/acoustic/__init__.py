@@ -1,2 +1,3 @@
 """Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`), cached extraction of files
-(:mod:`.extraction`) and the pooling of a clip's segments into windows (:mod:`.timeline`)."""
+(:mod:`.extraction`), the pooling of a clip's segments into windows (:mod:`.timeline`), and VGGish in
+PyTorch (:mod:`.networks`) trained on seen classes only (:mod:`.training`; optional ``train`` extra)."""

@@ -1,5 +1,6 @@
 """Datasets: ESC-50 (:mod:`.esc50`), P3's generated mixtures (:mod:`.mixtures`), the shipped ESC-50
-feature pack (:mod:`.pack`), Google's released AudioSet features (:mod:`.tfrecord`, :mod:`.audioset`)."""
+feature pack (:mod:`.pack`), Google's released AudioSet features (:mod:`.tfrecord`, :mod:`.audioset`) and the
+per-fold networks that never heard the test classes (:mod:`.esc50_networks`)."""
 
 from .._util.aliases import module_getattr
 

@@ -31,7 +31,8 @@ from .._util.files import atomic_write, file_sha256
 from ..config import PACKAGE_DATA
 from .esc50 import CATEGORIES
 
-__all__ = ["PACK_PATH", "PACK_RECIPES", "LICENCE", "FeaturePack", "load_pack", "build_pack", "array_sha256"]
+__all__ = ["PACK_PATH", "PACK_RECIPES", "LICENCE", "FeaturePack", "load_pack", "build_pack", "esc50_class_vectors",
+           "array_sha256"]
 
 PACK_PATH = PACKAGE_DATA / "esc50_yamnet_pack.npz"
 # Semantic recipes whose class vectors the pack carries (P2 Tables VI-VIII, P1).
@@ -229,6 +230,54 @@ def _substitutions(labels, parts, *, root):
     return found
 
 
+def esc50_class_vectors(class_names, recipes, *, root=None):
+    """The class vectors of each recipe for ESC-50's class names, and the manifest entry saying how.
+
+    :func:`refzsl.semantic.class_embeddings` of the names with
+    :data:`refzsl.semantic.ESC50_WORD_FALLBACK` for words the vectors lack; sentence parts embed the
+    description of each class's AudioSet ontology match (words missing from the vectors skipped).
+
+    Returns
+    -------
+    class_vectors : dict[str, np.ndarray [shape=(n_classes, d_s)], float32]
+    semantic : dict
+        Recipes, vector files (name, sha256, size), fallbacks and substitutions: the pack
+        manifest's ``"semantic"`` entry.
+    """
+    from ..config import asset_path
+    from ..semantic.ontology import esc50_descriptions
+    from ..semantic.recipes import ESC50_WORD_FALLBACK, PARTS, class_embeddings, get_recipe
+    from ..semantic.vectors import load_word_vectors
+
+    class_names = list(class_names)
+    parts = sorted({part for recipe in recipes for part in get_recipe(recipe)})
+    # Sentence parts embed the description of each class's AudioSet ontology match.
+    descriptions = (esc50_descriptions(class_names, root=root)
+                    if any(PARTS[part][1] == "description" for part in parts) else None)
+    # Descriptions hold rarer words than the shipped vector subsets have: skip those (with a warning).
+    oov = "error" if descriptions is None else "skip"
+    class_vectors = {recipe: class_embeddings(class_names, recipe, descriptions=descriptions, root=root,
+                                              fallback=ESC50_WORD_FALLBACK, oov=oov)
+                     for recipe in recipes}
+    vector_files = {}
+    for asset in sorted({PARTS[part][0] for part in parts} - {"sentence"}):
+        path = asset_path(asset, root=root)
+        vectors = load_word_vectors(asset, root=root)
+        vector_files[asset] = {"name": path.name, "sha256": file_sha256(path),
+                               "n_words": len(vectors.key_to_index), "dim": int(vectors.vector_size)}
+    semantic = {
+        "recipes": list(recipes),
+        "labels": "ESC-50 class names, underscores as spaces",
+        "descriptions": None if descriptions is None else "refzsl.ontology.esc50_descriptions",
+        "class_embeddings": {"fallback": {w: list(c) for w, c in ESC50_WORD_FALLBACK.items()},
+                             "normalize_parts": True, "remove_stopwords": True,
+                             "oov": oov},
+        "vector_files": vector_files,
+        "substitutions": _substitutions(class_names, parts, root=root),
+    }
+    return class_vectors, semantic
+
+
 def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=None, include_scores=True,
                cache=True, workers=1, progress=False):
     """Build a feature pack from a data root through refzsl's own pipeline.
@@ -263,13 +312,8 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     MissingAssetError
         Audio, model or vectors absent from the data root.
     """
-    from ..config import asset_path
-    from .esc50 import ESC50
+    from .esc50 import ESC50, extract_esc50
     from ..acoustic.extraction import extract_files
-    from .esc50 import extract_esc50
-    from ..semantic.ontology import esc50_descriptions
-    from ..semantic.recipes import ESC50_WORD_FALLBACK, PARTS, class_embeddings, get_recipe
-    from ..semantic.vectors import load_word_vectors
 
     dataset = ESC50(root)
     if clip_ids is None:
@@ -293,21 +337,7 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
     if include_scores and features.segment_scores is not None:
         scores = np.stack([s.mean(axis=0, dtype=np.float64) for s in features.segment_scores]).astype(np.float32)
     class_names = list(dataset.class_names)
-    parts = sorted({part for recipe in recipes for part in get_recipe(recipe)})
-    # Sentence parts embed the description of each class's AudioSet ontology match.
-    descriptions = (esc50_descriptions(class_names, root=root)
-                    if any(PARTS[part][1] == "description" for part in parts) else None)
-    # Descriptions hold rarer words than the shipped vector subsets have: skip those (with a warning).
-    oov = "error" if descriptions is None else "skip"
-    class_vectors = {recipe: class_embeddings(class_names, recipe, descriptions=descriptions, root=root,
-                                              fallback=ESC50_WORD_FALLBACK, oov=oov)
-                     for recipe in recipes}
-    vector_files = {}
-    for asset in sorted({PARTS[part][0] for part in parts} - {"sentence"}):
-        path = asset_path(asset, root=root)
-        vectors = load_word_vectors(asset, root=root)
-        vector_files[asset] = {"name": path.name, "sha256": file_sha256(path),
-                               "n_words": len(vectors.key_to_index), "dim": int(vectors.vector_size)}
+    class_vectors, semantic = esc50_class_vectors(class_names, recipes, root=root)
     extraction = dict(features.manifest)
     audio_hashes = dict(zip(extraction.pop("clip_ids"), extraction.pop("audio_sha256")))
     extraction.pop("sources")  # absolute paths of the build machine
@@ -328,16 +358,7 @@ def build_pack(*, root=None, embedder="yamnet", recipes=PACK_RECIPES, clip_ids=N
             "clip_embedding": "mean of the patch embeddings",
             "clip_scores": None if scores is None else "mean of the patch scores",
         },
-        "semantic": {
-            "recipes": list(recipes),
-            "labels": "ESC-50 class names, underscores as spaces",
-            "descriptions": None if descriptions is None else "refzsl.ontology.esc50_descriptions",
-            "class_embeddings": {"fallback": {w: list(c) for w, c in ESC50_WORD_FALLBACK.items()},
-                                 "normalize_parts": True, "remove_stopwords": True,
-                                 "oov": oov},
-            "vector_files": vector_files,
-            "substitutions": _substitutions(class_names, parts, root=root),
-        },
+        "semantic": semantic,
     }
     return FeaturePack(
         clip_ids=np.asarray(ids), targets=dataset.targets[indices], folds=dataset.folds[indices],

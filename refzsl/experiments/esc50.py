@@ -9,7 +9,10 @@ averages, chance, and the ways this run deviates from the papers.
 Features come from the feature pack shipped in ``refzsl/data`` (YAMNet clip
 embeddings and WLE/GLE/WLE+GLE class vectors; :mod:`refzsl.pack`) unless a data
 root is given (``--data-root`` or ``REFZSL_DATA``), in which case they are
-extracted (and cached) from the audio by the same pipeline that built the pack.
+extracted (and cached) from the audio by the same pipeline that built the pack. With
+``--acoustic scratch`` or ``triplet`` each fold gets the clip embeddings of a network trained on
+its training classes only (:mod:`refzsl.datasets.esc50_networks`): from the shipped network pack,
+or trained (cached) from the audio with a data root.
 
 Hyper-parameters (``--select``, the default): for each split, every candidate
 of the grid (λ ∈ {0, 0.01, 1, 10} of P2, learning rates, epochs) is trained on
@@ -49,6 +52,7 @@ from .._util.progress import StepLog
 from .._util.threads import single_threaded_blas
 from ..models.bilinear import NORMALIZATIONS
 from ..datasets.pack import PACK_PATH, FeaturePack, array_sha256, build_pack, load_pack
+from ..datasets.esc50_networks import NETWORK_KINDS, NetworkFeatures, esc50_base, network_features
 from .selection import _GRID_KEYS, _INNER_FOLDS, DEFAULT_GRID, _fit, _grid_candidates, _zero_shot_scores, select_hyper_parameters
 from .protocols import (
     PROTOCOLS,
@@ -73,7 +77,8 @@ __all__ = [
 ]
 
 FEATURE_SOURCES = ("auto", "pack", "audio")
-ACOUSTIC_MODELS = ("yamnet", "vggish")
+# "scratch" / "triplet": a network per fold trained on its training classes only (P2 / P4).
+ACOUSTIC_MODELS = ("yamnet", "vggish") + NETWORK_KINDS
 OUTPUT_FORMATS = ("json", "csv", "md")
 
 # Protocols whose inner folds are the training categories (leave-one-category-out).
@@ -98,7 +103,7 @@ def _resolve_source(features, data_root):
 
 
 def load_features(*, features="auto", acoustic="yamnet", embedding="WLE", data_root=None, pack_path=None,
-                  progress=False):
+                  progress=False, protocol="random", seed=0, network_pack_path=None):
     """The clip embeddings and class vectors a run needs, as a :class:`~refzsl.pack.FeaturePack`.
 
     Parameters
@@ -107,13 +112,20 @@ def load_features(*, features="auto", acoustic="yamnet", embedding="WLE", data_r
         ``"pack"``: the shipped (or ``pack_path``) feature pack. ``"audio"``: extract from the data
         root's ESC-50 audio (cached) and compute the class vectors from its word vectors.
         ``"auto"``: ``"audio"`` when a data root is given or ``REFZSL_DATA`` is set, else ``"pack"``.
-    acoustic : {"yamnet", "vggish"}
+    acoustic : {"yamnet", "vggish", "scratch", "triplet"}
+        ``"scratch"``/``"triplet"``: per-fold networks that never heard the fold's test classes
+        (:mod:`refzsl.datasets.esc50_networks`): the shipped network pack, or trained (cached) from
+        the audio for ``protocol``'s folds.
     embedding : str
         Semantic recipe (:data:`refzsl.semantic.RECIPES`); the pack carries WLE, GLE and WLE+GLE.
     data_root : str or Path, optional
     pack_path : str or Path, optional
     progress : bool
         Extraction progress on stderr.
+    protocol, seed
+        The folds whose networks ``"scratch"``/``"triplet"`` train from the audio (seed: P1's folds).
+    network_pack_path : str or Path, optional
+        Network pack (default: the shipped one).
 
     Raises
     ------
@@ -125,6 +137,16 @@ def load_features(*, features="auto", acoustic="yamnet", embedding="WLE", data_r
     if acoustic not in ACOUSTIC_MODELS:
         raise ValueError(f"acoustic must be one of {ACOUSTIC_MODELS}, got {acoustic!r}")
     source = _resolve_source(features, data_root)
+    if acoustic in NETWORK_KINDS:
+        if source == "pack":
+            return network_features(acoustic, base=load_features(features="pack", embedding=embedding,
+                                                                 pack_path=pack_path),
+                                    pack_path=network_pack_path)
+        base = esc50_base(root=data_root, recipes=(embedding,))
+        splits = protocol_splits(protocol, class_names=list(base.class_names),
+                                 category_of_target=base.category_of_target, targets=base.targets, seed=seed)
+        return network_features(acoustic, base=base, splits=splits, source="audio", root=data_root,
+                                progress=progress)
     if source == "audio":
         return build_pack(root=data_root, embedder=acoustic, recipes=(embedding,), include_scores=False,
                           progress=progress)
@@ -198,6 +220,8 @@ def _deviations(pack, protocol, embedding, acoustic, fixed):
             "from scratch on the seen classes (P2) nor pre-trained VGGish (P1). AudioSet's classes include most "
             "ESC-50 classes (dog, rooster, rain, siren, chainsaw, ...), so the acoustic model was trained on the "
             "'unseen' test classes: expect numbers above P2's (P2 measured +0.03 Top-1 for pre-trained VGGish).")
+    elif acoustic in NETWORK_KINDS:
+        notes.extend(_network_deviations(manifest.get("acoustic", {}), acoustic))
     else:
         notes.append("Acoustic embeddings: pre-trained VGGish (as P1; P2 trains VGGish from scratch on the seen "
                      "classes).")
@@ -223,6 +247,28 @@ def _deviations(pack, protocol, embedding, acoustic, fixed):
     else:
         notes.append(f"Fixed hyper-parameters (λ={fixed['reg_lambda']:g}, η={fixed['learning_rate']:g}, "
                      f"{fixed['n_epochs']} epochs), not selected on validation data as P2 selects λ.")
+    return notes
+
+
+def _network_deviations(acoustic_manifest, kind):
+    """How the per-fold networks differ from P2's VGGish (scratch) or P4's network (triplet)."""
+    settings = acoustic_manifest.get("settings") or {}
+    networks = acoustic_manifest.get("networks") or {}
+    width = settings.get("width", next((n["width"] for n in networks.values()), None))
+    epochs = [n["best_epoch"] for n in networks.values()]
+    what = ("VGGish trained from scratch on each fold's training classes (P2 §V-B.2): Adam 1e-4, "
+            "class-stratified 80/20 clip split, early stopping on validation loss"
+            if kind == "scratch" else
+            "the VGGish trunk trained with P4's triplet loss on each fold's training-class audio without "
+            "labels (noise, time shift, mixture and temporal-proximity triplets)")
+    notes = [f"Acoustic embeddings: {what}; no test-class clip reaches the network ({acoustic_manifest.get('source')})."]
+    if width is not None and width < 1:
+        notes.append(f"Width-reduced VGGish: {width:g} of the channels and fc units (same layers, 128-d "
+                     f"embedding), at most {settings.get('max_epochs', '?')} epochs (best epochs "
+                     f"{min(epochs) if epochs else '?'}-{max(epochs) if epochs else '?'}), chosen for "
+                     "CPU time; P2 trains the full 72 M-parameter VGGish.")
+    notes.append("Hyper-parameters of Algorithm 1 are selected on inner folds of the training classes, which "
+                 "the fold's network has heard (the test classes it has not).")
     return notes
 
 
@@ -274,8 +320,9 @@ def run_esc50(*, protocol="random", embedding="WLE", acoustic="yamnet", features
         ``"random"``/``"category"`` (P2) or ``"setting1"`` … ``"setting4"`` (P1).
     embedding : str
         Semantic recipe, e.g. ``"WLE"``, ``"GLE"``, ``"WLE+GLE"``.
-    acoustic : {"yamnet", "vggish"}
-    features : {"auto", "pack", "audio"} or FeaturePack
+    acoustic : {"yamnet", "vggish", "scratch", "triplet"}
+        ``"scratch"``/``"triplet"``: a network per fold that never heard its test classes (P2 / P4).
+    features : {"auto", "pack", "audio"}, FeaturePack or NetworkFeatures
         Where the features come from (:func:`load_features`), or the features themselves.
     data_root, pack_path : str or Path, optional
     seed : int
@@ -331,16 +378,18 @@ def _run(*, protocol, embedding, acoustic, features, data_root, pack_path, seed,
          model_options, progress):
     say = StepLog("esc50", enabled=progress, elapsed=True)
     started = time.perf_counter()
-    if isinstance(features, FeaturePack):
+    if isinstance(features, (FeaturePack, NetworkFeatures)):
         pack, source = features, "given features"
     else:
         source = _resolve_source(features, data_root)
         say(f"loading features ({source})")
         pack = load_features(features=source, acoustic=acoustic, embedding=embedding, data_root=data_root,
-                             pack_path=pack_path, progress=progress)
+                             pack_path=pack_path, progress=progress, protocol=protocol, seed=seed)
     if embedding not in pack.class_vectors:
         raise ValueError(f"The features have class vectors for {sorted(pack.class_vectors)}, not {embedding!r}")
-    X = np.ascontiguousarray(pack.clip_embeddings, dtype=np.float64)  # converted once, not per fit
+    # Per-fold networks give each split its own clip embeddings; otherwise one set serves every split.
+    per_fold = getattr(pack, "embeddings_for", None)
+    X = None if per_fold else np.ascontiguousarray(pack.clip_embeddings, dtype=np.float64)
     targets = np.asarray(pack.targets, dtype=np.int64)
     vectors = pack.class_vectors[embedding]
     class_names = [str(name) for name in pack.class_names]
@@ -351,6 +400,8 @@ def _run(*, protocol, embedding, acoustic, features, data_root, pack_path, seed,
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     for number, split in enumerate(splits, start=1):
         fold_started = time.perf_counter()
+        if per_fold:
+            X = np.ascontiguousarray(per_fold(split.train_classes), dtype=np.float64)
         if select:
             if split.train_classes not in selections:
                 groups = (pack.category_of_target[list(split.train_classes)]
@@ -397,7 +448,7 @@ def _run(*, protocol, embedding, acoustic, features, data_root, pack_path, seed,
         "deviations": _deviations(pack, protocol, embedding, acoustic, None if select else fixed),
         "provenance": {
             "refzsl_version": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "clip_embeddings_sha256": array_sha256(pack.clip_embeddings),
+            "clip_embeddings_sha256": pack.embeddings_sha256() if per_fold else array_sha256(pack.clip_embeddings),
             "class_vectors_sha256": array_sha256(vectors),
             "acoustic": pack.manifest.get("acoustic"),
             "dataset": {key: value for key, value in pack.manifest.get("dataset", {}).items()
