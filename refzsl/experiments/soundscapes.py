@@ -92,7 +92,9 @@ def soundscape_curves(model, X, class_embeddings):
     """
     from ..evaluation.sed import activity_curves
 
-    segment_scores, attention, clip_scores = model._pool(X, class_embeddings)
+    segment_scores = model.segment_scores(X, class_embeddings)
+    attention = model.attention(X, class_embeddings)
+    clip_scores = model.decision_function(X, class_embeddings)
     return segment_scores, clip_scores, activity_curves(segment_scores, attention)
 
 
