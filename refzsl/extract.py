@@ -6,12 +6,15 @@ The command line only; the extraction itself is :mod:`refzsl.acoustic.extraction
 import argparse
 import sys
 import time
+from pathlib import Path
 
-from ._util.checks import positive_int
-from .acoustic.extraction import extract_files, find_audio_files
+from ._util.checks import positive_float, positive_int
+from .acoustic.extraction import ON_ERROR, extract_files, find_audio_files
+from .acoustic.scheduling import SCHEDULERS, Scheduler
+from .acoustic.shards import ShardedFeatures, extract_sharded
 from .audio.frontend import SHORT_POLICIES
 from .audio.io import RESAMPLE_FILTERS
-from .datasets.esc50 import extract_esc50
+from .datasets.esc50 import ESC50, extract_esc50
 from .exceptions import RefzslError
 
 
@@ -25,11 +28,24 @@ def build_parser():
                     "or of ESC-50, with a content-keyed cache.")
     parser.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively)")
     parser.add_argument("--esc50", action="store_true", help="extract all ESC-50 clips of the data root")
-    parser.add_argument("-o", "--output", required=True, help="features file to write (.npz)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="features file to write (NAME.npz), or a folder of shards (one .npz per batch "
+                             "plus manifest.json) for any other name")
     parser.add_argument("--embedder", default="yamnet", choices=sorted(EMBEDDERS), help="acoustic model")
     parser.add_argument("--data-root", default=None, help="data root (default: $REFZSL_DATA)")
     parser.add_argument("--model-path", default=None, help="model file instead of the data root's")
-    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="worker processes of the pool or the local Dask cluster (default 1)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                        help="where batches run: this process, a local process pool, or Dask "
+                             "(default: process for 1 worker, pool for more)")
+    parser.add_argument("--dask-address", default=None,
+                        help="address of a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    parser.add_argument("--batch-mb", type=positive_float, default=4.0,
+                        help="megabytes of audio files per task (default 4)")
+    parser.add_argument("--on-error", choices=ON_ERROR, default="skip",
+                        help="an unreadable file is skipped, listed in the manifest and gives exit code 1 "
+                             "(skip, default), or stops the run (raise)")
     parser.add_argument("--cache-dir", default=None, help="cache folder (default: $REFZSL_CACHE/segments)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument("--short-policy", default="pad", choices=SHORT_POLICIES,
@@ -40,8 +56,9 @@ def build_parser():
     return parser
 
 
-def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, model_path=None, workers=1,
-        cache=True, short_policy="pad", resample_filter="kaiser_best", progress=True):
+def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, model_path=None, workers=None,
+        scheduler=None, dask_address=None, batch_mb=4.0, on_error="skip", cache=True, short_policy="pad",
+        resample_filter="kaiser_best", progress=True):
     """Extract features of ``inputs`` (or ESC-50) and save them to ``output``.
 
     Parameters
@@ -51,55 +68,87 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
     esc50 : bool
         Extract all ESC-50 clips of the data root instead (:func:`extract_esc50`).
     output : str or Path
-        Features file to write (:meth:`Features.save`).
-    embedder, model_path, workers, cache, short_policy, resample_filter, progress
+        ``NAME.npz``: one features file (:meth:`Features.save`); any other name: a folder of
+        shards written by the workers (:func:`extract_sharded`).
+    workers : int >= 1, optional
+        Processes of the pool or the local Dask cluster (default 1).
+    scheduler : str in SCHEDULERS, optional
+        Default: ``"process"`` for one worker, the pool for more; ``"dask"`` with a
+        ``dask_address`` or a local cluster.
+    dask_address : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``).
+    embedder, model_path, batch_mb, on_error, cache, short_policy, resample_filter, progress
         As :func:`extract_files`.
     data_root : str or Path, optional
         Data root (default ``REFZSL_DATA``), :func:`extract_files`'s ``root``.
 
     Returns
     -------
-    Features
+    Features or ShardedFeatures
 
     Raises
     ------
     FileNotFoundError
         If an input does not exist or holds no audio file.
-    AudioError, MissingAssetError, ValueError
+    AudioError, MissingAssetError, ValueError, SharedPathError
         As :func:`extract_files` and :func:`extract_esc50`.
     """
-    options = dict(embedder=embedder, root=data_root, model_path=model_path, workers=workers, cache=cache,
+    if dask_address is not None:
+        scheduler = Scheduler(scheduler or "dask", address=dask_address)
+    elif scheduler is not None and scheduler != "process":
+        scheduler = Scheduler(scheduler, workers=workers)
+    options = dict(embedder=embedder, root=data_root, model_path=model_path, workers=workers or 1,
+                   scheduler=scheduler, batch_mb=batch_mb, on_error=on_error, cache=cache,
                    short_policy=short_policy, resample_filter=resample_filter, progress=progress)
-    if esc50:
-        features = extract_esc50(**options)
-    else:
-        paths, clip_ids = find_audio_files(inputs)
-        features = extract_files(paths, clip_ids=clip_ids, **options)
-    features.save(output)
-    return features
+    try:
+        if esc50:
+            dataset = ESC50(data_root).verify()
+            paths, clip_ids = dataset.paths, dataset.clip_ids
+        else:
+            paths, clip_ids = find_audio_files(inputs)
+        if Path(output).suffix.lower() != ".npz":
+            return extract_sharded(paths, output, clip_ids=clip_ids, **options)
+        features = extract_esc50(**options) if esc50 else extract_files(paths, clip_ids=clip_ids, **options)
+        features.save(output)
+        return features
+    finally:
+        if isinstance(scheduler, Scheduler):
+            scheduler.close()
 
 
 def main(argv=None):
-    """Command-line entry point; returns the exit code."""
+    """Command-line entry point; returns the exit code (1 if files failed and were skipped)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.esc50 == bool(args.inputs):
         parser.error("give audio files/folders or --esc50 (one of the two)")
     if args.no_cache and args.cache_dir:
         parser.error("--no-cache and --cache-dir exclude each other")
+    if args.dask_address and args.scheduler not in (None, "dask"):
+        parser.error(f"--dask-address needs --scheduler dask, not {args.scheduler}")
+    if args.dask_address and args.workers:
+        parser.error("--workers sets the size of a local cluster; the cluster at --dask-address has its own")
     cache = False if args.no_cache else (args.cache_dir or True)
     start = time.perf_counter()
     try:
         features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
-                       data_root=args.data_root, model_path=args.model_path, workers=args.workers, cache=cache,
-                       short_policy=args.short_policy, resample_filter=args.resample_filter,
-                       progress=not args.quiet)
-    except (RefzslError, FileNotFoundError) as error:
+                       data_root=args.data_root, model_path=args.model_path, workers=args.workers,
+                       scheduler=args.scheduler, dask_address=args.dask_address, batch_mb=args.batch_mb,
+                       on_error=args.on_error, cache=cache, short_policy=args.short_policy,
+                       resample_filter=args.resample_filter, progress=not args.quiet)
+    except (RefzslError, FileNotFoundError, FileExistsError) as error:
         parser.exit(1, f"error: {error}\n")
-    dropped = len(features.manifest["dropped"])
-    print(f"{len(features)} clips -> {args.output} ({features.clip_embeddings.shape[1]}-d, "
-          f"{sum(len(s) for s in features.segment_embeddings)} segments, {dropped} dropped) "
-          f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if isinstance(features, ShardedFeatures):  # its manifest.json only: the shards stay unread
+        manifest, segments = features.index, sum(shard["n_segments"] for shard in features.shards)
+    else:
+        manifest, segments = features.manifest, sum(features.manifest["segment_counts"])
+    dropped, failed = len(manifest["dropped"]), len(manifest["failed"])
+    print(f"{len(features)} clips -> {args.output} ({manifest['embedder']['name']}, {segments} segments, "
+          f"{dropped} dropped, {failed} failed) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if failed:
+        print(f"error: {failed} file(s) could not be read and were skipped; the manifest lists them under "
+              f"'failed'", file=sys.stderr)
+        return 1
     return 0
 
 
