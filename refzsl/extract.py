@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from ._util.checks import positive_float, positive_int
+from ._util.checks import positive_float
 from .acoustic.extraction import ON_ERROR, extract_files, find_audio_files
-from .acoustic.scheduling import SCHEDULERS, Scheduler
+from .acoustic.scheduling import Scheduler, add_scheduler_arguments, make_scheduler, scheduler_from_arguments
 from .acoustic.shards import ShardedFeatures, extract_sharded
 from .audio.frontend import SHORT_POLICIES
 from .audio.io import RESAMPLE_FILTERS
@@ -34,13 +34,7 @@ def build_parser():
     parser.add_argument("--embedder", default="yamnet", choices=sorted(EMBEDDERS), help="acoustic model")
     parser.add_argument("--data-root", default=None, help="data root (default: $REFZSL_DATA)")
     parser.add_argument("--model-path", default=None, help="model file instead of the data root's")
-    parser.add_argument("--workers", type=positive_int, default=None,
-                        help="worker processes of the pool or the local Dask cluster (default 1)")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
-                        help="where batches run: this process, a local process pool, or Dask "
-                             "(default: process for 1 worker, pool for more)")
-    parser.add_argument("--dask-address", default=None,
-                        help="address of a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    add_scheduler_arguments(parser)
     parser.add_argument("--batch-mb", type=positive_float, default=4.0,
                         help="megabytes of audio files per task (default 4)")
     parser.add_argument("--on-error", choices=ON_ERROR, default="skip",
@@ -72,9 +66,9 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
         shards written by the workers (:func:`extract_sharded`).
     workers : int >= 1, optional
         Processes of the pool or the local Dask cluster (default 1).
-    scheduler : str in SCHEDULERS, optional
+    scheduler : str in SCHEDULERS or Scheduler, optional
         Default: ``"process"`` for one worker, the pool for more; ``"dask"`` with a
-        ``dask_address`` or a local cluster.
+        ``dask_address`` or a local cluster (:func:`make_scheduler`).
     dask_address : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``).
     embedder, model_path, batch_mb, on_error, cache, short_policy, resample_filter, progress
@@ -93,10 +87,7 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
     AudioError, MissingAssetError, ValueError, SharedPathError
         As :func:`extract_files` and :func:`extract_esc50`.
     """
-    if dask_address is not None:
-        scheduler = Scheduler(scheduler or "dask", address=dask_address)
-    elif scheduler is not None and scheduler != "process":
-        scheduler = Scheduler(scheduler, workers=workers)
+    given, scheduler = scheduler, make_scheduler(scheduler, workers=workers, address=dask_address)
     options = dict(embedder=embedder, root=data_root, model_path=model_path, workers=workers or 1,
                    scheduler=scheduler, batch_mb=batch_mb, on_error=on_error, cache=cache,
                    short_policy=short_policy, resample_filter=resample_filter, progress=progress)
@@ -112,7 +103,7 @@ def run(*, inputs=(), esc50=False, output, embedder="yamnet", data_root=None, mo
         features.save(output)
         return features
     finally:
-        if isinstance(scheduler, Scheduler):
+        if scheduler is not given and isinstance(scheduler, Scheduler):
             scheduler.close()
 
 
@@ -124,20 +115,20 @@ def main(argv=None):
         parser.error("give audio files/folders or --esc50 (one of the two)")
     if args.no_cache and args.cache_dir:
         parser.error("--no-cache and --cache-dir exclude each other")
-    if args.dask_address and args.scheduler not in (None, "dask"):
-        parser.error(f"--dask-address needs --scheduler dask, not {args.scheduler}")
-    if args.dask_address and args.workers:
-        parser.error("--workers sets the size of a local cluster; the cluster at --dask-address has its own")
+    scheduler = scheduler_from_arguments(parser, args)
     cache = False if args.no_cache else (args.cache_dir or True)
     start = time.perf_counter()
     try:
         features = run(inputs=args.inputs, esc50=args.esc50, output=args.output, embedder=args.embedder,
                        data_root=args.data_root, model_path=args.model_path, workers=args.workers,
-                       scheduler=args.scheduler, dask_address=args.dask_address, batch_mb=args.batch_mb,
+                       scheduler=scheduler, batch_mb=args.batch_mb,
                        on_error=args.on_error, cache=cache, short_policy=args.short_policy,
                        resample_filter=args.resample_filter, progress=not args.quiet)
     except (RefzslError, FileNotFoundError, FileExistsError) as error:
         parser.exit(1, f"error: {error}\n")
+    finally:
+        if isinstance(scheduler, Scheduler):
+            scheduler.close()
     if isinstance(features, ShardedFeatures):  # its manifest.json only: the shards stay unread
         manifest, segments = features.index, sum(shard["n_segments"] for shard in features.shards)
     else:
