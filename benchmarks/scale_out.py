@@ -15,9 +15,14 @@ of audio: counted in audio seconds, since AudioSet clips are 10 s and ESC-50 cli
 checked against the 1 -> 2 worker measurement. The load average is printed with every run:
 on a shared machine, compare figures taken at similar load.
 
+``--fault`` runs the fault test instead: one of two local Dask workers is killed (SIGKILL) once a
+tenth of the clips are cached; the run must bring back every clip, bitwise equal to an
+uninterrupted one-process run.
+
 Usage::
 
     REFZSL_DATA=... python benchmarks/scale_out.py [--clips 2000] [--repeats 3] [--scratch DIR] [--json]
+    REFZSL_DATA=... python benchmarks/scale_out.py --fault --clips 200 --batch-mb 0.5
 """
 
 import argparse
@@ -63,6 +68,47 @@ def run_one(configuration, clips, cache, data_root, batch_mb):
             "wall_seconds": wall, "cpu_seconds": _cpu_seconds() - cpu_start,
             "load_before": load_before, "load_after": os.getloadavg()[0],
             "embedding_sha256": __import__("hashlib").sha256(features.clip_embeddings.tobytes()).hexdigest()}
+
+
+def fault_test(clips, scratch, data_root, batch_mb):
+    """Kill (SIGKILL) one of two local Dask workers once a tenth of the clips are cached; compare the result
+    with an uninterrupted one-process run of the same clips."""
+    import signal
+    import threading
+
+    from refzsl.acoustic.extraction import extract_files
+    from refzsl.acoustic.scheduling import Scheduler
+    from refzsl.datasets.esc50 import ESC50
+
+    dataset = ESC50(data_root).verify()
+    paths, clip_ids = dataset.paths[:clips], dataset.clip_ids[:clips]
+    options = dict(clip_ids=clip_ids, embedder="yamnet", root=data_root, batch_mb=batch_mb)
+    reference = extract_files(paths, cache=False, **options)
+    cache = Path(scratch) / "cache-fault"
+    shutil.rmtree(cache, ignore_errors=True)
+    report = {}
+    with Scheduler("dask", workers=2) as scheduler:
+        victim = max(scheduler.client.run(os.getpid).values())
+
+        def kill():
+            while len(list(cache.rglob("*.npy"))) < clips // 10:
+                time.sleep(0.05)
+            report["cached_when_killed"] = len(list(cache.rglob("*.npy")))
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill, daemon=True)
+        killer.start()
+        start = time.perf_counter()
+        features = extract_files(paths, cache=cache, scheduler=scheduler, **options)
+        report["wall_seconds"] = time.perf_counter() - start
+        report["worker_restarted"] = victim not in scheduler.client.run(os.getpid).values()
+    shutil.rmtree(cache, ignore_errors=True)
+    report.update(clips=len(paths), clips_back=len(features), killed="cached_when_killed" in report,
+                  embeddings_equal=features.clip_embeddings.tobytes() == reference.clip_embeddings.tobytes(),
+                  segments_equal=all(a.tobytes() == b.tobytes() for a, b in zip(features.segment_embeddings,
+                                                                                reference.segment_embeddings)),
+                  manifests_equal=features.manifest == reference.manifest)
+    return report
 
 
 def _duration(path):
@@ -157,6 +203,8 @@ def main(argv=None):
     parser.add_argument("--scratch", default=None, help="folder for the per-run caches (default: a temporary one)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--fault", action="store_true",
+                        help="instead: the fault test (SIGKILL one of two Dask workers mid-run) on --clips clips")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one run, in a subprocess
     parser.add_argument("--cache", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -167,6 +215,10 @@ def main(argv=None):
     import tempfile
 
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="refzsl-scale-out-"))
+    if args.fault:
+        report = fault_test(args.clips, scratch, args.data_root, args.batch_mb)
+        print(json.dumps(report, indent=2))
+        return 0 if report["killed"] and report["embeddings_equal"] and report["clips_back"] == args.clips else 1
     runs = []
     for round_number in range(args.repeats):
         for configuration in args.configurations:
