@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from refzsl.acoustic.extraction import Features, extract_files
-from refzsl.acoustic.scheduling import (Scheduler, WorkerLocal, _probe_folder, _raise_unshared, map_ordered,
-                                        map_unordered, plan_batches)
+from refzsl.acoustic.scheduling import (DEFAULT_PARALLEL, Scheduler, WorkerLocal, _probe_folder, _raise_unshared,
+                                        make_scheduler, map_ordered, map_unordered, plan_batches)
 from refzsl.acoustic.shards import ShardedFeatures, extract_sharded, load_features
 from refzsl.exceptions import AudioError, SharedPathError
 from refzsl.extract import main
@@ -149,6 +149,16 @@ def test_task_errors_reach_the_caller(schedulers):
 def test_scheduler_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         Scheduler(**kwargs)
+
+
+def test_make_scheduler_defaults():
+    assert make_scheduler() == "process" and make_scheduler(workers=1) == "process"
+    pool = make_scheduler(workers=3)
+    assert (pool.kind, pool.workers) == (DEFAULT_PARALLEL, 3) == ("pool", 3)
+    remote = make_scheduler(address="tcp://host:8786")
+    assert (remote.kind, remote.address) == ("dask", "tcp://host:8786")
+    assert make_scheduler(remote) is remote
+    assert make_scheduler("dask", workers=2).workers == 2  # nothing starts before first use
 
 
 def test_every_scheduler_gives_identical_features_and_manifests(corpus, tmp_path, schedulers):

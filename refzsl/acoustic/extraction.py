@@ -44,7 +44,7 @@ from ..audio.io import _check_resample_filter, load_audio
 from ..config import cache_dir
 from ..exceptions import AudioError
 from ..audio.frontend import _check_short_policy, waveform_to_patches
-from .scheduling import Scheduler, WorkerLocal, check_scheduler, plan_batches
+from .scheduling import DEFAULT_PARALLEL, Scheduler, WorkerLocal, check_scheduler, plan_batches
 
 __all__ = [
     "FEATURE_VERSION",
@@ -64,9 +64,6 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 
 #: What to do with a file that cannot be extracted: stop the run, or list it in ``manifest["failed"]``.
 ON_ERROR = ("raise", "skip")
-
-# Scheduler of extract_files(workers > 1) when none is named.
-DEFAULT_PARALLEL_SCHEDULER = "pool"
 
 
 @dataclass
@@ -243,9 +240,9 @@ class _ClipExtractor:
 class _BatchJob:
     """What every batch task needs besides its files; the extractor is built once per worker."""
 
-    extractor: WorkerLocal
+    extractor: WorkerLocal  # of a _ClipExtractor
     settings_digest: str
-    cache_folder: str
+    cache_folder: str  # absolute, or None for no cache
     on_error: str
 
 
@@ -466,7 +463,7 @@ def _plan_extraction(paths, *, clip_ids, embedder, root, model_path, cache, work
         raise ValueError(f"batch_mb must be a finite number > 0, got {batch_mb!r}")
     workers = check_positive_int(workers, "workers")
     if scheduler is None:
-        scheduler = "process" if workers == 1 else DEFAULT_PARALLEL_SCHEDULER
+        scheduler = "process" if workers == 1 else DEFAULT_PARALLEL
     scheduler = check_scheduler(scheduler)
     parallel = workers > 1 or (scheduler.kind if isinstance(scheduler, Scheduler) else scheduler) != "process"
     cache_folder = _resolve_cache(cache)

@@ -41,11 +41,17 @@ from pathlib import Path
 from .._util.checks import check_positive_int, positive_int
 from ..exceptions import MissingDependencyError, SharedPathError
 
-__all__ = ["SCHEDULERS", "Scheduler", "WorkerLocal", "map_unordered", "map_ordered", "plan_batches",
-           "check_scheduler", "make_scheduler", "add_scheduler_arguments", "scheduler_from_arguments"]
+__all__ = ["SCHEDULERS", "DEFAULT_PARALLEL", "Scheduler", "WorkerLocal", "map_unordered", "map_ordered",
+           "plan_batches", "check_scheduler", "make_scheduler", "add_scheduler_arguments",
+           "scheduler_from_arguments"]
 
 #: Scheduler names, from the simplest to the most distributed.
 SCHEDULERS = ("process", "pool", "dask")
+
+#: Scheduler for more than one worker when none is named. On one machine the pool beat a local Dask
+#: cluster (ESC-50, 2 cores: 7-19 % less CPU time, 10-11 % less wall time, 3 s against 8 s to start)
+#: and needs no optional package; Dask is for clusters and for surviving a killed worker.
+DEFAULT_PARALLEL = "pool"
 
 # Threads per worker process: the workers are the parallelism.
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -479,7 +485,7 @@ def make_scheduler(scheduler=None, *, workers=None, address=None):
     if address is not None:
         return Scheduler(scheduler or "dask", address=address)
     if scheduler is None:
-        scheduler = "process" if (workers or 1) == 1 else "pool"
+        scheduler = "process" if (workers or 1) == 1 else DEFAULT_PARALLEL
     return scheduler if scheduler == "process" else Scheduler(scheduler, workers=workers)
 
 
