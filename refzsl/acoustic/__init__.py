@@ -1,2 +1,3 @@
 """Acoustic embeddings θ(x): the TFLite embedders (:mod:`.embedders`), cached extraction of files
-(:mod:`.extraction`) and the pooling of a clip's segments into windows (:mod:`.timeline`)."""
+(:mod:`.extraction`) run in this process, on a local pool or on Dask (:mod:`.scheduling`), sharded
+output read lazily (:mod:`.shards`) and the pooling of a clip's segments into windows (:mod:`.timeline`)."""
