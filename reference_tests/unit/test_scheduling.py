@@ -233,6 +233,19 @@ def test_cli_refuses_a_sharded_output_before_any_work(corpus, tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "x" and not list((tmp_path / "mine").glob("shard-*"))
 
 
+def test_a_damaged_cache_entry_found_by_a_worker_is_recomputed_with_a_warning(corpus, tmp_path, schedulers):
+    cache = tmp_path / "cache"
+    reference = extract_files(corpus[:3], embedder=StandInEmbedder(), cache=cache)
+    entry = sorted(cache.rglob("*.v2.npy"))[0]
+    entry.write_bytes(entry.read_bytes()[:-1] + b"x")  # one flipped checksum byte
+    with pytest.warns(UserWarning, match="is damaged .checksum mismatch.; recomputed"):
+        again = extract_files(corpus[:3], embedder=StandInEmbedder(), cache=cache, scheduler=schedulers["pool"])
+    assert again.clip_embeddings.tobytes() == reference.clip_embeddings.tobytes()
+    embedder = StandInEmbedder()
+    extract_files(corpus[:3], embedder=embedder, cache=cache)  # the worker rewrote it whole: trusted again
+    assert embedder.calls == 0
+
+
 @pytest.mark.parametrize("kind", ["process", "pool", "dask"])
 def test_a_bad_file_is_skipped_and_listed(kind, corpus, tmp_path, schedulers):
     bad = tmp_path / "bad.wav"
