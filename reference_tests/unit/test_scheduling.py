@@ -133,6 +133,17 @@ def test_pool_and_dask_run_in_other_processes(schedulers):
     assert os.getpid() not in map_ordered(worker_pid, range(4), scheduler=schedulers["dask"])
 
 
+def thread_settings(_):
+    return os.environ.get("OMP_NUM_THREADS"), os.environ.get("NUMBA_NUM_THREADS")
+
+
+def test_workers_run_single_threaded(schedulers):
+    """The workers are the parallelism: BLAS, OpenMP and numba threads in each would oversubscribe the cores."""
+    for kind in ("pool", "dask"):
+        assert set(map_ordered(thread_settings, range(4), scheduler=schedulers[kind])) == {("1", "1")}, kind
+    assert set(map_ordered(thread_settings, range(2), scheduler="pool", workers=2)) == {("1", "1")}
+
+
 def test_task_errors_reach_the_caller(schedulers):
     for scheduler in schedulers.values():
         with pytest.raises(TypeError):

@@ -340,13 +340,14 @@ class Scheduler:
             yield from self._map_dask(function, items, progress)
 
     def _map_pool(self, function, items):
-        if self._pool is None:
-            import multiprocessing
+        import multiprocessing
 
-            # Spawned, not forked: the parent may hold interpreter and BLAS threads.
-            with single_threaded_children():
+        # The executor starts its processes as tasks are submitted: they inherit this environment then.
+        with single_threaded_children():
+            if self._pool is None:
+                # Spawned, not forked: the parent may hold interpreter and BLAS threads.
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        futures = [self._pool.submit(_call, function, index, item) for index, item in enumerate(items)]
+            futures = [self._pool.submit(_call, function, index, item) for index, item in enumerate(items)]
         try:
             for future in as_completed(futures):
                 yield future.result()
