@@ -10,6 +10,7 @@ One clip's path through the package, one folder per layer (imports go down this 
     audio.frontend.waveform_to_patches  waveform -> log-mel patches [n, 96, 64]
     acoustic.embedders.get_embedder     patches -> acoustic embeddings θ(x) (YAMNet / VGGish, TFLite)
     acoustic.extraction.extract_files   files -> cached segment and clip embeddings
+    acoustic.scheduling / shards        the same on a local pool or Dask; one .npz per batch, read lazily
     semantic.recipes.class_embeddings   class names / descriptions -> φ(y) (Word2Vec, GloVe, sentences)
     evaluation.metrics                  Top-1, mAP, McNemar
     models.bilinear.BilinearZSL         fit W on seen classes, rank unseen ones

@@ -5,7 +5,7 @@ refines, so callers may catch either.
 """
 
 __all__ = ["RefzslError", "MissingAssetError", "AudioError", "OutOfVocabularyError", "ModelMismatchError",
-           "ModelFileError", "OutputError", "MissingDependencyError"]
+           "ModelFileError", "OutputError", "MissingDependencyError", "SharedPathError"]
 
 
 class RefzslError(Exception):
@@ -39,6 +39,26 @@ class OutputError(RefzslError, OSError):
 
 class MissingDependencyError(RefzslError, ImportError):
     """An optional dependency (an extra such as ``refzsl[sentence]``) is not installed; the message says how."""
+
+
+class SharedPathError(RefzslError, OSError):
+    """A folder that every Dask worker must see (the cache, the output) is not shared with some of them.
+
+    Attributes
+    ----------
+    folder : str
+        The folder, as the client sees it.
+    workers : list[str]
+        Addresses of the workers that cannot see or write it.
+    """
+
+    def __init__(self, message, *, folder=None, workers=()):
+        super().__init__(message)
+        self.folder = None if folder is None else str(folder)
+        self.workers = list(workers)
+
+    def __str__(self):  # OSError would format (errno, strerror)
+        return str(self.args[0])
 
 
 class OutOfVocabularyError(RefzslError, KeyError):

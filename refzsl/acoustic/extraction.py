@@ -16,19 +16,24 @@ only hashes and reads. Each entry carries the sha256 of its array: a damaged ent
 (checksum, dtype, shape, NaN/Inf) is recomputed with a warning, never trusted. A
 cache folder that cannot be written gives a warning and no caching, not an error.
 
+Work is cut into batches of files of about ``batch_mb`` megabytes; each batch is one task
+of :mod:`refzsl.acoustic.scheduling`, run in this process, on a local process pool or on a
+Dask cluster, with bitwise identical results.
+
 Command line::
 
     python -m refzsl.extract --esc50 -o esc50_yamnet.npz --workers 2
     python -m refzsl.extract my_sounds/ other.wav -o mine.npz --embedder yamnet
+    python -m refzsl.extract corpus/ -o corpus_features/ --scheduler dask --dask-address tcp://host:8786
 """
 
 import hashlib
 import io
-import multiprocessing
 import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +43,16 @@ from .._util.checks import check_positive_int
 from .._util.cache import content_key
 from .._util.files import atomic_write, file_sha256, json_array, read_json_array, writable_folder
 from .._util.progress import ProgressBar
-from .._util.threads import single_threaded_children
 from ..audio.io import _check_resample_filter, iter_audio
 from ..config import CACHE_ENV, cache_dir
 from ..exceptions import AudioError
 from ..audio.frontend import _check_short_policy, iter_patches
+from .scheduling import DEFAULT_PARALLEL, Scheduler, WorkerLocal, check_scheduler, plan_batches
 
 __all__ = [
     "FEATURE_VERSION",
     "AUDIO_EXTENSIONS",
+    "ON_ERROR",
     "Features",
     "extract_files",
     "find_audio_files",
@@ -59,6 +65,8 @@ FEATURE_VERSION = 1
 # Extensions collected from folders (formats libsndfile reads).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 
+#: What to do with a file that cannot be extracted: stop the run, or list it in ``manifest["failed"]``.
+ON_ERROR = ("raise", "skip")
 
 
 @dataclass
@@ -297,16 +305,67 @@ class _ClipExtractor:
         return index, segments, scores
 
 
-_WORKER = None
+@dataclass(frozen=True)
+class _BatchJob:
+    """What every batch task needs besides its files; the extractor is built once per worker."""
+
+    extractor: WorkerLocal  # of a _ClipExtractor
+    settings_digest: str
+    cache_folder: str  # absolute, or None for no cache
+    on_error: str
 
 
-def _init_worker(embedder, short_policy, resample_filter):
-    global _WORKER
-    _WORKER = _ClipExtractor(embedder, short_policy, resample_filter)
+@dataclass
+class _BatchResult:
+    """What a batch task sends back: clips ``(index, audio_sha256, segments, scores)``, failed files
+    ``(index, message)``, the warnings raised (message, category) and, for sharded output, the shard."""
+
+    clips: list
+    failures: list
+    warnings: list
+    shard: dict = None
 
 
-def _work(task):
-    return _WORKER(task)
+def _extract_batch(batch, job):
+    """One task: hash, look up or extract and cache each ``(index, path, clip_id)`` of ``batch``.
+
+    A file that cannot be read is a failure, not an exception, so one bad file never loses
+    its batch; with ``on_error="raise"`` the batch stops there. Warnings are returned to be
+    raised again by the caller, since a worker's own stderr is out of sight.
+    """
+    extractor = job.extractor.get()
+    folder = None if job.cache_folder is None else Path(job.cache_folder) / extractor.embedder.name
+    clips, failures = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for index, path, _ in batch:
+            try:
+                digest = _audio_sha256(path)
+                entry = None
+                if folder is not None:
+                    key = _cache_key(digest, job.settings_digest)
+                    entry = folder / key[:2] / f"{key}{_ENTRY_SUFFIX}"
+                    cached = _read_entry(entry, extractor.embedder.embedding_dim, extractor.with_scores)
+                    if isinstance(cached, str):  # damaged: never trusted, never fatal
+                        warnings.warn(f"cache entry {str(entry)!r} of {path!r} is damaged ({cached}); "
+                                      "recomputed", stacklevel=2)
+                    elif cached is not None:
+                        clips.append((index, digest, *cached))
+                        continue
+                _, segments, scores = extractor((index, path, None if entry is None else str(entry)))
+                clips.append((index, digest, segments, scores))
+            except AudioError as error:
+                failures.append((index, str(error)))
+                if job.on_error == "raise":
+                    break
+    return _BatchResult(clips, failures, [(str(warning.message), warning.category) for warning in caught])
+
+
+def _audio_sha256(path):
+    try:
+        return file_sha256(path)
+    except OSError as error:
+        raise AudioError(f"Cannot read audio file {str(path)!r}: {error.strerror or error}") from error
 
 
 def _resolve_cache(cache):
@@ -333,7 +392,8 @@ def _resolve_cache(cache):
 
 
 def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_path=None, cache=True, workers=1,
-                  short_policy="pad", resample_filter="kaiser_best", progress=False):
+                  scheduler=None, batch_mb=4.0, on_error="raise", short_policy="pad", resample_filter="kaiser_best",
+                  progress=False):
     """Segment- and clip-level embeddings of audio files.
 
     Parameters
@@ -347,23 +407,35 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
         embedder (an object with ``name``, ``params``, ``sha256``, ``embedding_dim``,
         ``embed(patches)``; ``run(patches)``, ``output_names`` and ``embedding_output`` when
         it gives scores).
-        With ``workers > 1`` it must be picklable.
+        With a scheduler other than ``"process"`` it must be picklable.
     root : str or Path, optional
         Data root the named model is taken from (default ``REFZSL_DATA``).
     model_path : str or Path, optional
         Model file instead of the data root's (named embedders only).
     cache : bool or str or Path
         True: the per-clip cache under ``config.cache_dir() / "segments"``; a folder:
-        cache there; False: no cache.
+        cache there; False: no cache. On a Dask cluster it must be a folder every worker
+        sees (checked at start).
     workers : int >= 1
-        Processes; each loads the model once and runs one thread.
+        Processes of the pool or of the local Dask cluster; each loads the model once and runs
+        one thread.
+    scheduler : str in refzsl.acoustic.scheduling.SCHEDULERS or Scheduler, optional
+        Where the batches run: ``"process"`` (here), ``"pool"`` (local processes), ``"dask"``
+        (a local cluster of ``workers`` processes), or a :class:`~refzsl.acoustic.scheduling.Scheduler`
+        (for example a Dask cluster's address). Default: ``"process"`` for one worker,
+        ``"pool"`` for more.
+    batch_mb : float > 0
+        Megabytes of audio files per task (:func:`~refzsl.acoustic.scheduling.plan_batches`).
+    on_error : str in ON_ERROR
+        A file that cannot be read: ``"raise"`` its :class:`AudioError`, or ``"skip"`` it with a
+        warning and list it in ``manifest["failed"]``.
     short_policy : str in refzsl.frontend.SHORT_POLICIES
         Clips shorter than one patch (0.975 s): ``"pad"`` (zero-pad, warn), ``"drop"`` (leave
         the clip out, listed in ``manifest["dropped"]``) or ``"error"``.
     resample_filter : str in refzsl.audio.RESAMPLE_FILTERS
         resampy filter (``kaiser_best``, the reference's).
     progress : bool
-        Draw a progress bar on stderr.
+        Show progress on stderr (Dask's own progress bar under ``"dask"``).
 
     Returns
     -------
@@ -372,20 +444,53 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
     Raises
     ------
     AudioError
-        If a file is unreadable, empty, holds NaN/Inf, or is short under ``short_policy="error"``;
-        the message names the file. Clips finished before it stay cached.
+        If a file is missing; under ``on_error="raise"``, if a file is unreadable, empty, holds
+        NaN/Inf, or is short under ``short_policy="error"``. The message names the file.
+        Clips finished before it stay cached.
     ValueError
-        For duplicate or mismatched clip ids, or an unknown policy, filter or embedder.
+        For duplicate or mismatched clip ids, or an unknown policy, filter, scheduler or embedder.
     TypeError
         If ``paths`` is a single path, or ``workers``/``cache`` have the wrong type.
+    SharedPathError
+        If some Dask workers cannot see the cache folder.
 
     Notes
     -----
     Worker processes are spawned (not forked, since the parent holds interpreter and BLAS
     threads), so a script calling this with ``workers > 1`` needs the usual
-    ``if __name__ == "__main__":`` guard. Results do not depend on ``workers``: they are
-    bitwise identical to the single-process ones (checked on ESC-50).
+    ``if __name__ == "__main__":`` guard. Results depend neither on the scheduler nor on
+    ``workers``: they are bitwise identical to the single-process ones (checked on ESC-50).
     """
+    plan = _plan_extraction(paths, clip_ids=clip_ids, embedder=embedder, root=root, model_path=model_path,
+                            cache=cache, workers=workers, scheduler=scheduler, batch_mb=batch_mb, on_error=on_error,
+                            short_policy=short_policy, resample_filter=resample_filter)
+    count = len(plan.paths)
+    segments, scores, audio_sha256, failed = [None] * count, [None] * count, [None] * count, {}
+    for _, result in _run_batches(plan, _extract_batch, progress=progress):
+        for index, digest, clip_segments, clip_scores in result.clips:
+            audio_sha256[index], segments[index], scores[index] = digest, clip_segments, clip_scores
+        failed.update(result.failures)
+    return _assemble(plan.paths, plan.clip_ids, plan.settings, plan.embedder.embedding_dim, range(count),
+                     segments, scores, audio_sha256, failed)
+
+
+@dataclass
+class _ExtractionPlan:
+    """Checked inputs of an extraction: files, the embedder, the batches and where they run."""
+
+    paths: list
+    clip_ids: list
+    embedder: object
+    settings: dict
+    job: _BatchJob
+    batches: list
+    scheduler: object
+    workers: int
+
+
+def _plan_extraction(paths, *, clip_ids, embedder, root, model_path, cache, workers, scheduler, batch_mb,
+                     on_error, short_policy, resample_filter):
+    """Check the arguments of :func:`extract_files` and cut the files into batches."""
     from .embedders import get_embedder  # the TFLite runtime loads only when extracting
 
     if isinstance(paths, (str, os.PathLike)):
@@ -399,53 +504,84 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
         raise ValueError(f"Duplicate clip ids (pass unique clip_ids=): {duplicates[:10]}")
     _check_short_policy(short_policy)
     _check_resample_filter(resample_filter)
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if isinstance(batch_mb, bool) or not isinstance(batch_mb, (int, float)) or not 0 < batch_mb < float("inf"):
+        raise ValueError(f"batch_mb must be a finite number > 0, got {batch_mb!r}")
     workers = check_positive_int(workers, "workers")
+    if scheduler is None:
+        scheduler = "process" if workers == 1 else DEFAULT_PARALLEL
+    scheduler = check_scheduler(scheduler)
+    parallel = workers > 1 or (scheduler.kind if isinstance(scheduler, Scheduler) else scheduler) != "process"
     cache_folder = _resolve_cache(cache)
     if isinstance(embedder, str):
-        embedder = get_embedder(embedder, root=root, model_path=model_path,
-                                num_threads=1 if workers > 1 else None)
+        embedder = get_embedder(embedder, root=root, model_path=model_path, num_threads=1 if parallel else None)
     elif model_path is not None:
         raise ValueError("model_path applies to named embedders only; the given embedder is already built")
 
-    settings = _settings(embedder, short_policy, resample_filter)
-    settings_digest = content_key(settings, length=64)
-    audio_sha256 = [file_sha256(path) if path.is_file() else None for path in paths]
-    missing = [str(path) for path, digest in zip(paths, audio_sha256) if digest is None]
+    sizes, missing = [], []
+    for path in paths:
+        if path.is_file():
+            sizes.append(path.stat().st_size)
+        else:
+            missing.append(str(path))
     if missing:
         raise AudioError(f"{len(missing)} audio file(s) not found: {missing[:10]}")
+    settings = _settings(embedder, short_policy, resample_filter)
+    job = _BatchJob(extractor=WorkerLocal(_ClipExtractor(embedder, short_policy, resample_filter)),
+                    settings_digest=content_key(settings, length=64),
+                    cache_folder=None if cache_folder is None else str(cache_folder.absolute()), on_error=on_error)
+    batches = [[(index, str(paths[index]), clip_ids[index]) for index in batch]
+               for batch in plan_batches(sizes, int(batch_mb * 2 ** 20))]
+    return _ExtractionPlan(paths=paths, clip_ids=clip_ids, embedder=embedder, settings=settings, job=job,
+                           batches=batches, scheduler=scheduler, workers=workers)
 
-    segments = [None] * len(paths)
-    scores = [None] * len(paths)
-    entries = [None] * len(paths)
-    if cache_folder is not None:
-        folder = cache_folder / embedder.name
-        with_scores = "scores" in getattr(embedder, "output_names", ())
-        for index, digest in enumerate(audio_sha256):
-            key = _cache_key(digest, settings_digest)
-            entries[index] = folder / key[:2] / f"{key}{_ENTRY_SUFFIX}"
-            cached = _read_entry(entries[index], embedder.embedding_dim, with_scores)
-            if isinstance(cached, str):  # damaged: never trusted, never fatal
-                warnings.warn(f"cache entry {str(entries[index])!r} of {str(paths[index])!r} is damaged "
-                              f"({cached}); recomputed", stacklevel=2)
-            elif cached is not None:
-                segments[index], scores[index] = cached
-    todo = [(index, str(paths[index]), None if entries[index] is None else str(entries[index]))
-            for index in range(len(paths)) if segments[index] is None]
 
-    # Cached clips are not counted in the rate: they would make it meaningless.
-    bar = ProgressBar(len(todo), description=f"extract {embedder.name} ({len(paths) - len(todo)} cached)",
-                      unit="clips", enabled=progress)
+def _run_batches(plan, task, *, progress, shared_folders=()):
+    """Run ``task(batch, job=plan.job)`` over the plan's batches; yield ``(batch index, _BatchResult)``.
+
+    Opens the scheduler (unless given one), checks that Dask workers see the cache and
+    ``shared_folders``, raises the workers' warnings here, warns about skipped files and,
+    under ``on_error="raise"``, raises the first failure.
+    """
+    scheduler = plan.scheduler
+    owned = not isinstance(scheduler, Scheduler)
+    if owned:
+        scheduler = Scheduler(scheduler, workers=plan.workers)
+    name = plan.embedder.name
+    # Under Dask, Dask's own bar shows the progress.
+    bar = ProgressBar(len(plan.paths), description=f"extract {name}", unit="clips",
+                      enabled=progress and scheduler.kind != "dask")
     try:
-        for index, clip_segments, clip_scores in _map(todo, embedder, short_policy, resample_filter, workers):
-            segments[index], scores[index] = clip_segments, clip_scores
-            bar.update()
+        for folder, purpose in [(plan.job.cache_folder, "cache"), *shared_folders]:
+            if folder is not None:
+                scheduler.check_shared_folder(folder, purpose=purpose)
+        for index, result in scheduler.map_unordered(partial(task, job=plan.job), plan.batches, progress=progress):
+            for message, category in result.warnings:
+                warnings.warn(message, category, stacklevel=3)
+            for clip, message in result.failures:
+                if plan.job.on_error == "raise":
+                    raise AudioError(message)
+                warnings.warn(f"skipped {plan.clip_ids[clip]!r}: {message}", stacklevel=3)
+            bar.update(len(plan.batches[index]))
+            yield index, result
     finally:
         bar.close()
+        if owned:
+            scheduler.close()
 
-    kept = [index for index in range(len(paths)) if len(segments[index]) > 0]
+
+def _assemble(paths, clip_ids, settings, dim, indices, segments, scores, audio_sha256, failed):
+    """Features of the clips ``indices`` (in order) of ``paths`` and ``clip_ids``.
+
+    ``segments``, ``scores`` and ``audio_sha256`` are indexed by clip (lists or dicts);
+    ``failed`` maps a clip index to its error message.
+    """
+    done = [index for index in indices if index not in failed]
+    kept = [index for index in done if len(segments[index]) > 0]
     dropped = [{"clip_id": clip_ids[index], "path": str(paths[index]), "audio_sha256": audio_sha256[index],
                 "reason": "shorter than one patch (short_policy='drop')"}
-               for index in range(len(paths)) if len(segments[index]) == 0]
+               for index in done if len(segments[index]) == 0]
     with_scores = all(scores[index] is not None for index in kept) and bool(kept)
     manifest = {
         "refzsl_version": __version__,
@@ -456,35 +592,15 @@ def extract_files(paths, *, clip_ids=None, embedder="yamnet", root=None, model_p
         "sources": [str(paths[index]) for index in kept],
         "segment_counts": [int(len(segments[index])) for index in kept],
         "dropped": dropped,
+        "failed": [{"clip_id": clip_ids[index], "path": str(paths[index]), "error": failed[index]}
+                   for index in indices if index in failed],
     }
-    dim = embedder.embedding_dim
     clip_embeddings = (np.stack([segments[index].mean(axis=0, dtype=np.float64) for index in kept])
                        .astype(np.float32) if kept else np.zeros((0, dim), np.float32))
     return Features(clip_ids=manifest["clip_ids"], clip_embeddings=clip_embeddings,
                     segment_embeddings=[segments[index] for index in kept],
                     segment_scores=[scores[index] for index in kept] if with_scores else None,
                     manifest=manifest)
-
-
-def _map(tasks, embedder, short_policy, resample_filter, workers):
-    """Run the clip extractor over ``tasks``, in this process or in spawned workers (any order)."""
-    if not tasks:
-        return
-    workers = min(workers, len(tasks))
-    if workers == 1:
-        extractor = _ClipExtractor(embedder, short_policy, resample_filter)
-        for task in tasks:
-            yield extractor(task)
-        return
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding interpreter threads
-    with single_threaded_children():
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(embedder, short_policy, resample_filter))
-    try:
-        yield from pool.imap_unordered(_work, tasks, chunksize=4)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 def find_audio_files(inputs):
