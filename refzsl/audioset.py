@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ._util.checks import positive_int
+from .acoustic.scheduling import Scheduler, add_scheduler_arguments, scheduler_from_arguments
 from .experiments.audioset import MAX_CLIPS_PER_CLASS, SETTINGS, format_table, run_audioset
 
 
@@ -52,6 +53,7 @@ def build_parser():
                         help="corrupt records: stop with an error naming shard and offset, or skip and count them")
     parser.add_argument("--json", type=Path, help="also write every number as JSON to this file")
     parser.add_argument("--progress", action="store_true", help="report progress on stderr")
+    add_scheduler_arguments(parser)  # where the shards are read: this process (default), a pool or Dask
     return parser
 
 
@@ -61,20 +63,26 @@ def main(argv=None):
     from .exceptions import MissingAssetError, OutOfVocabularyError
     from .semantic.recipes import RECIPES
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    scheduler = scheduler_from_arguments(parser, args)
     recipes = list(RECIPES) if "all" in args.embedding else list(dict.fromkeys(args.embedding))
     vectors = {name: path for name, path in (("word2vec", args.word2vec), ("glove", args.glove)) if path}
     try:
         report = run_audioset(features=args.features, setting=args.setting, recipes=recipes,
                               acoustic_features=args.acoustic_features, data_root=args.data_root,
                               vectors=vectors or None, sentence_model=args.sentence_model, seed=args.seed,
-                              max_per_class=args.max_per_class, on_error=args.on_error, progress=args.progress)
+                              max_per_class=args.max_per_class, on_error=args.on_error, progress=args.progress,
+                              read_options={"scheduler": scheduler})
     except CorruptRecordError as error:
         print(f"error: {error} (rerun with --on-error skip to skip corrupt records)", file=sys.stderr)
         return 4
     except (MissingAssetError, FileNotFoundError, OutOfVocabularyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if isinstance(scheduler, Scheduler):
+            scheduler.close()
     print(format_table(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1, default=float))

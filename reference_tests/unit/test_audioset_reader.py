@@ -281,3 +281,18 @@ def test_records_the_scan_leaves_alone_are_read_generically(tmp_path):
     assert audioset._scan_compiled(data, offsets, str(path)) is None
     shard = read_shard(path, dequantize=False)
     assert shard.video_ids.tolist() == ["odd", "plain", "again"] and shard.clip_labels(2).tolist() == [5]
+
+
+@pytest.mark.parametrize("scheduler", ["pool", "dask"])
+def test_shards_read_on_workers_come_back_in_path_order_and_equal(tf_fixtures, scheduler):
+    # The reader takes the extraction's scheduler switch; what workers return equals one process, in order.
+    if scheduler == "dask":
+        pytest.importorskip("distributed")
+    folder, _ = tf_fixtures
+    here = list(audioset.iter_shards(folder, dequantize=False))
+    there = list(audioset.iter_shards(folder, dequantize=False, scheduler=scheduler, workers=2))
+    assert [shard.paths for shard in there] == [shard.paths for shard in here]
+    for ours, theirs in zip(here, there):
+        assert list(theirs.video_ids) == list(ours.video_ids)
+        np.testing.assert_array_equal(theirs.frames, ours.frames)
+        np.testing.assert_array_equal(theirs.frame_offsets, ours.frame_offsets)

@@ -370,7 +370,8 @@ def list_shards(folder, *, suffix=SHARD_SUFFIX):
     return shards
 
 
-def iter_shards(folder, *, dequantize=True, on_error="raise", suffix=SHARD_SUFFIX):
+def iter_shards(folder, *, dequantize=True, on_error="raise", suffix=SHARD_SUFFIX, scheduler="process",
+                workers=None, address=None):
     """Stream the shards of a folder, one :class:`Shard` at a time, in path order.
 
     Parameters
@@ -381,13 +382,30 @@ def iter_shards(folder, *, dequantize=True, on_error="raise", suffix=SHARD_SUFFI
         As in :func:`read_shard`.
     suffix : str
         File suffix of the shards.
+    scheduler, workers, address
+        Where :func:`read_shard` runs (:func:`refzsl.acoustic.scheduling.map_unordered`): in this
+        process (default), on a local pool or on Dask. Shards come back in path order whatever the
+        order workers finish in; only those that finished early wait in memory.
 
     Yields
     ------
     Shard
     """
-    for path in list_shards(folder, suffix=suffix):
-        yield read_shard(path, dequantize=dequantize, on_error=on_error)
+    paths = list_shards(folder, suffix=suffix)
+    if scheduler == "process":
+        for path in paths:
+            yield read_shard(path, dequantize=dequantize, on_error=on_error)
+        return
+    from functools import partial
+
+    from ..acoustic.scheduling import map_unordered
+    read = partial(read_shard, dequantize=dequantize, on_error=on_error)
+    waiting, next_index = {}, 0
+    for index, shard in map_unordered(read, paths, scheduler=scheduler, workers=workers, address=address):
+        waiting[index] = shard
+        while next_index in waiting:
+            yield waiting.pop(next_index)
+            next_index += 1
 
 
 def read_folder(folder, *, dequantize=True, on_error="raise", suffix=SHARD_SUFFIX):

@@ -97,7 +97,8 @@ class SingleLabelClips:
     n_bytes: int = 0
 
 
-def load_single_label_clips(features, *, on_error="raise", progress=False):
+def load_single_label_clips(features, *, on_error="raise", progress=False, scheduler="process", workers=None,
+                            address=None):
     """Stream a features folder and keep its single-label clips as clip-mean embeddings.
 
     Parameters
@@ -108,6 +109,8 @@ def load_single_label_clips(features, *, on_error="raise", progress=False):
         As in :func:`refzsl.datasets.audioset.read_shard`.
     progress : bool
         A line per 10 % of the shards on stderr.
+    scheduler, workers, address
+        Where the shards are read (:func:`refzsl.datasets.audioset.iter_shards`).
 
     Returns
     -------
@@ -118,7 +121,9 @@ def load_single_label_clips(features, *, on_error="raise", progress=False):
     n_read = n_without = n_bytes = 0
     step = max(1, len(paths) // 10)
     scale, offset = np.float32(4 / 255), np.float32(-2)
-    for number, shard in enumerate(iter_shards(features, dequantize=False, on_error=on_error), 1):
+    shards = iter_shards(features, dequantize=False, on_error=on_error, scheduler=scheduler, workers=workers,
+                         address=address)
+    for number, shard in enumerate(shards, 1):
         n_read += len(shard)
         n_bytes += Path(shard.paths[0]).stat().st_size
         skipped.extend(shard.skipped)
@@ -265,7 +270,7 @@ def _deviations(acoustic_features, setting, recipes_run, n_uncovered):
 
 def run_audioset(*, features, setting=1, recipes=("WLE",), acoustic_features=None, data_root=None, vectors=None,
                  sentence_model=None, seed=0, max_per_class=MAX_CLIPS_PER_CLASS, grid=None, on_error="raise",
-                 normalize="both", update="algorithm1", clips=None, progress=False):
+                 normalize="both", update="algorithm1", clips=None, progress=False, read_options=None):
     """Run P2's AudioSet protocol for some semantic recipes; return every number beside the paper's.
 
     Parameters
@@ -294,6 +299,8 @@ def run_audioset(*, features, setting=1, recipes=("WLE",), acoustic_features=Non
         ``BilinearZSL`` options.
     clips : SingleLabelClips, optional
         Already-read clips (then ``features`` is only reported).
+    read_options : dict, optional
+        ``scheduler``, ``workers``, ``address`` of :func:`load_single_label_clips` (default: this process).
     progress : bool
 
     Returns
@@ -314,7 +321,7 @@ def run_audioset(*, features, setting=1, recipes=("WLE",), acoustic_features=Non
     started = time.perf_counter()
     if clips is None:
         _say(progress, f"reading {features}")
-        clips = load_single_label_clips(features, on_error=on_error, progress=progress)
+        clips = load_single_label_clips(features, on_error=on_error, progress=progress, **(read_options or {}))
     stages["read"] = time.perf_counter() - started
 
     mark = time.perf_counter()
