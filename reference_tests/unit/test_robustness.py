@@ -266,18 +266,18 @@ def test_a_damaged_cache_file_reads_as_absent_with_a_warning(tmp_path, damage):
 @pytest.mark.assets
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_a_damaged_word_vector_cache_is_rebuilt(data_root, tmp_path, monkeypatch, damage):
-    from refzsl.semantic import recipes
+    from refzsl.semantic import recipes, vectors
     monkeypatch.setenv("REFZSL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(recipes, "_VECTORS", {})
+    monkeypatch.setattr(vectors, "_CACHE", {})  # the one word-vector memo
     reference = recipes.cached_word_vectors("WLE", root=data_root)["word2vec"]
     (cached,) = (tmp_path / "cache" / "vectors").glob("*.npz")
     blob = cached.read_bytes()
     cached.write_bytes(b"" if damage == "empty" else blob[:len(blob) // 3])
-    monkeypatch.setattr(recipes, "_VECTORS", {})
+    monkeypatch.setattr(vectors, "_CACHE", {})  # the one word-vector memo
     with pytest.warns(UserWarning, match="is damaged"):
         rebuilt = recipes.cached_word_vectors("WLE", root=data_root)["word2vec"]
     np.testing.assert_array_equal(rebuilt.vectors, reference.vectors)
-    monkeypatch.setattr(recipes, "_VECTORS", {})
+    monkeypatch.setattr(vectors, "_CACHE", {})  # the one word-vector memo
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # rebuilt whole: no warning on the next run
         recipes.cached_word_vectors("WLE", root=data_root)
