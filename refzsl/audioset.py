@@ -8,19 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from ._util.checks import positive_int
+from ._util.checks import non_negative_int, positive_int
 from .acoustic.scheduling import Scheduler, add_scheduler_arguments, scheduler_from_arguments
 from .experiments.audioset import MAX_CLIPS_PER_CLASS, SETTINGS, format_table, run_audioset
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
 
 
 def build_parser():
@@ -47,7 +37,7 @@ def build_parser():
     parser.add_argument("--sentence-model", help="sentence-transformers model folder for BSE")
     parser.add_argument("--max-per-class", type=positive_int, default=MAX_CLIPS_PER_CLASS,
                         help="under-sample classes to at most this many clips")
-    parser.add_argument("--seed", type=_non_negative_int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seeds the under-sampling, the class folds and the models")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                         help="corrupt records: stop with an error naming shard and offset, or skip and count them")

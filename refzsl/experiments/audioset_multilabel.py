@@ -32,7 +32,7 @@ import numpy as np
 from ..datasets.audioset import Shard, list_shards, read_shard
 from .audioset import TEST_FOLD, VALIDATION_FOLD, class_folds
 from .multilabel import DEFAULTS as ESC50_DEFAULTS
-from .multilabel import SYSTEMS, _metrics, _zero_rule, best_threshold
+from .multilabel import SYSTEMS, _metrics, _zero_rule, best_threshold, merge_options
 
 __all__ = ["DEFAULTS", "SYSTEMS", "load_clips", "run", "format_table"]
 
@@ -108,13 +108,7 @@ def run(*, features, root=None, vectors=None, systems=SYSTEMS, on_error="raise",
     from ..models.attention import TemporalAttentionZSL
     from ..semantic.ontology import audioset_embeddings
 
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown options {unknown}; valid: {sorted(DEFAULTS)}")
-    bad = [name for name in systems if name not in SYSTEMS]
-    if bad or not systems:
-        raise ValueError(f"systems must be a non-empty subset of {SYSTEMS}, got {list(systems)}")
-    settings = {**DEFAULTS, **options}
+    settings = merge_options(options, systems, DEFAULTS)
 
     def say(message):
         if progress:

@@ -230,6 +230,23 @@ def run(*, root=None, features=None, class_vectors=None, systems=SYSTEMS, progre
     return {"setup": setup, "systems": results}
 
 
+def merge_options(options, systems, defaults):
+    """``{**defaults, **options}`` of a P3 runner, after checking the option names and the systems.
+
+    Raises
+    ------
+    ValueError
+        Naming unknown options, or systems outside :data:`SYSTEMS` (or none).
+    """
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(f"Unknown options {unknown}; valid: {sorted(defaults)}")
+    bad = [name for name in systems if name not in SYSTEMS]
+    if bad or not systems:
+        raise ValueError(f"systems must be a non-empty subset of {SYSTEMS}, got {list(systems)}")
+    return {**defaults, **options}
+
+
 def check_run_options(systems, options):
     """The settings of a :func:`run`: :data:`DEFAULTS` updated by ``options``, after checking both.
 
@@ -238,13 +255,7 @@ def check_run_options(systems, options):
     ValueError
         Unknown options or systems, or a test fold outside 0..4.
     """
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown options {unknown}; valid: {sorted(DEFAULTS)}")
-    bad = [name for name in systems if name not in SYSTEMS]
-    if bad or not systems:
-        raise ValueError(f"systems must be a non-empty subset of {SYSTEMS}, got {list(systems)}")
-    settings = {**DEFAULTS, **options}
+    settings = merge_options(options, systems, DEFAULTS)
     if settings["test_fold"] not in range(5):
         raise ValueError(f"test_fold must be 0..4 (P2 Table II), got {settings['test_fold']!r}")
     return settings

@@ -39,14 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .multilabel import DEFAULTS as SEQUENCE_DEFAULTS, EVAL_CLIP_FOLDS, TRAIN_CLIP_FOLDS, best_threshold, micro_f1, \
-    peak_hit_rate
+from .multilabel import DEFAULTS as SEQUENCE_DEFAULTS, EVAL_CLIP_FOLDS, SYSTEMS, TRAIN_CLIP_FOLDS, \
+    best_threshold, merge_options, micro_f1, peak_hit_rate
 
 __all__ = ["SYSTEMS", "MODEL_OPTIONS", "DEFAULTS", "DURATION_BINS", "class_roles", "soundscape_curves",
            "event_breakdown", "sed_threshold", "run", "format_table", "format_summary", "paired_differences",
            "plot_soundscape"]
 
-SYSTEMS = ("attention", "uniform", "zero-rule", "supervised")
 #: Model settings shared with the sequence benchmark (chosen there on validation clips).
 MODEL_OPTIONS = ("n_components", "similarity", "temperature", "loss", "margin", "learning_rate", "n_epochs",
                  "batch_size", "reg_lambda")
@@ -260,13 +259,7 @@ def run(*, root=None, folder=None, systems=SYSTEMS, progress=False, keep_curves=
     from ..evaluation.sed import curves_to_events, sed_eval_scores, segment_spans
     from ..models.attention import TemporalAttentionZSL
 
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown options {unknown}; valid: {sorted(DEFAULTS)}")
-    bad = [name for name in systems if name not in SYSTEMS]
-    if bad or not systems:
-        raise ValueError(f"systems must be a non-empty subset of {SYSTEMS}, got {list(systems)}")
-    settings = {**DEFAULTS, **options}
+    settings = merge_options(options, systems, DEFAULTS)
 
     def say(message):
         if progress:
