@@ -92,8 +92,6 @@ def test_no_message_or_doc_points_users_at_the_ci_data_folder():
     assert not offenders
 
 
-@pytest.mark.xfail(strict=True, reason="README.md is merged by the integrator from the issue-11 README text; "
-                                       "drop this marker once it no longer mentions the CI data folder")
 def test_the_readme_does_not_point_users_at_the_ci_data_folder():
     assert not re.search(r"shared/assets|\.\./shared", (REPO / "README.md").read_text(encoding="utf-8"))
 
