@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import config
+from ..semantic.ontology import ancestor_mids
 from .audioset import EMBEDDING_BYTES, N_LABELS, quantize, write_shard
 
 __all__ = ["ClassProfile", "class_profile", "expected_single_label_clips", "draw_labels", "simulate_frames",
@@ -90,13 +91,7 @@ def _ontology_structure(root):
     index = {cls.mid: cls.index for cls in labels}
 
     def labelled_ancestors(mid):
-        seen, stack = set(), list(parents.get(mid, ()))
-        while stack:
-            parent = stack.pop()
-            if parent not in seen:
-                seen.add(parent)
-                stack.extend(parents.get(parent, ()))
-        return np.array(sorted(index[m] for m in seen if m in index), dtype=np.int64)
+        return np.array(sorted(index[m] for m in ancestor_mids(parents, mid) if m in index), dtype=np.int64)
 
     ancestors = tuple(labelled_ancestors(cls.mid) for cls in labels)
     blacklisted = np.array(["blacklist" in entries[cls.mid]["restrictions"] for cls in labels])

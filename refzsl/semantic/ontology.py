@@ -509,13 +509,16 @@ def yamnet_ancestors(*, root=None):
             parents.setdefault(child, set()).add(entry["id"])
     mids = [cls.mid for cls in yamnet_classes(root=root)]
     column = {mid: index for index, mid in enumerate(mids)}
-    ancestors = []
-    for mid in mids:
-        seen, stack = set(), list(parents.get(mid, ()))
-        while stack:
-            parent = stack.pop()
-            if parent not in seen:
-                seen.add(parent)
-                stack.extend(parents.get(parent, ()))
-        ancestors.append(np.array(sorted(column[p] for p in seen if p in column), dtype=np.int64))
-    return tuple(ancestors)
+    return tuple(np.array(sorted(column[p] for p in ancestor_mids(parents, mid) if p in column), dtype=np.int64)
+                 for mid in mids)
+
+
+def ancestor_mids(parents, mid):
+    """Every ancestor of ``mid`` in the ontology graph ``parents`` (child MID -> set of parent MIDs)."""
+    seen, stack = set(), list(parents.get(mid, ()))
+    while stack:
+        parent = stack.pop()
+        if parent not in seen:
+            seen.add(parent)
+            stack.extend(parents.get(parent, ()))
+    return seen
